@@ -1,0 +1,4 @@
+//! Message headers (in progress).
+/// Placeholder until the headers module lands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {}

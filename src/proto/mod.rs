@@ -1,0 +1,1 @@
+//! I/O-free protocol layer (in progress).
