@@ -160,11 +160,7 @@ impl Error {
         };
         // A transport error that already carries a natsws error (a WebSocket close, a TLS alert)
         // is passed through unchanged.
-        if err
-            .get_ref()
-            .map(|e| e.is::<Error>())
-            .unwrap_or(false)
-        {
+        if err.get_ref().map(|e| e.is::<Error>()).unwrap_or(false) {
             let inner = err.into_inner().expect("checked above");
             return *inner.downcast::<Error>().expect("checked above");
         }
@@ -287,7 +283,10 @@ mod tests {
     #[test]
     fn error_is_one_pointer() {
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-        assert_eq!(std::mem::size_of::<Result<()>>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Result<()>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -295,11 +294,17 @@ mod tests {
         let e = Error::new(ErrorKind::WebSocket, "server closed the websocket")
             .with_ws_close(1008, "Authentication Failure");
         let s = e.to_string();
-        assert!(s.contains("1008") && s.contains("Authentication Failure"), "{s}");
+        assert!(
+            s.contains("1008") && s.contains("Authentication Failure"),
+            "{s}"
+        );
         let e = Error::bare(ErrorKind::PermissionViolation)
             .with_server_text("Permissions Violation for Publish to \"x\"");
         assert!(e.to_string().contains("Permissions Violation"));
-        assert_eq!(e.server_text().unwrap(), "Permissions Violation for Publish to \"x\"");
+        assert_eq!(
+            e.server_text().unwrap(),
+            "Permissions Violation for Publish to \"x\""
+        );
     }
 
     #[test]

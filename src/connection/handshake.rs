@@ -1,0 +1,179 @@
+//! One connection attempt: transport, then INFO → CONNECT → PING → PONG, all inside one
+//! deadline. Runs on the caller's thread before the reader and writer start.
+
+use std::time::Instant;
+
+use crate::connection::reader::{self, ReadBuf};
+use crate::connection::server_error;
+use crate::connection::shared::Shared;
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::{encode, ConnectInfo, Parsed, ServerInfo, ServerOp};
+use crate::transport::{self, Connected, Kick, Setup, TlsSetup, WsSetup};
+use crate::url::ServerUrl;
+
+/// A connected, handshaken transport, and the bytes read past the PONG.
+pub(crate) struct Established {
+    pub(crate) conn: Connected,
+    pub(crate) info: ServerInfo,
+    pub(crate) rest: ReadBuf,
+}
+
+pub(crate) fn establish(
+    shared: &Shared,
+    url: &ServerUrl,
+    tls: &TlsSetup,
+    kick: Kick,
+) -> Result<Established> {
+    let opts = &shared.opts;
+    let deadline = Instant::now() + opts.connect_timeout;
+    let ws = WsSetup {
+        headers: opts.ws_headers.clone(),
+    };
+    let setup = Setup {
+        tls,
+        require_tls: opts.require_tls,
+        tls_first: opts.tls_first,
+        ws: &ws,
+        max_control_line: opts.max_control_line,
+        deadline,
+    };
+    let mut conn = transport::connect(url, &setup, kick)?;
+    match run(shared, url, &mut conn, deadline) {
+        Ok((info, rest)) => Ok(Established { conn, info, rest }),
+        Err(e) => {
+            conn.shutdown();
+            Err(e)
+        }
+    }
+}
+
+fn run(
+    shared: &Shared,
+    url: &ServerUrl,
+    conn: &mut Connected,
+    deadline: Instant,
+) -> Result<(ServerInfo, ReadBuf)> {
+    transport::set_deadline(&conn.socket, Some(deadline))?;
+    let mut rb = ReadBuf::new(std::mem::take(&mut conn.prefix));
+    let limits = reader::limits(shared);
+
+    // INFO
+    let info = loop {
+        match crate::proto::parse(rb.data(), &limits)? {
+            Parsed::Op(ServerOp::Info(json), n) => {
+                let info = ServerInfo::parse(json)?;
+                rb.consume(n);
+                break info;
+            }
+            Parsed::Op(ServerOp::Err(text), _) => return Err(server_error::classify(text)),
+            Parsed::Op(_, _) => {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("{url} did not start with INFO"),
+                ))
+            }
+            Parsed::Incomplete { need } => fill(conn, &mut rb, need, "waiting for INFO")?,
+        }
+    };
+    reader::update_info(shared, info.clone());
+
+    // CONNECT + PING
+    let connect = connect_info(shared, url, &info, conn.tls)?;
+    log::trace!("->> CONNECT {connect:?}");
+    let mut out = Vec::with_capacity(256);
+    encode::connect(&mut out, &connect);
+    out.extend_from_slice(encode::PING);
+    conn.writer
+        .write_all(&out)
+        .map_err(|e| Error::io(format!("sending CONNECT to {url}"), e))?;
+
+    // PONG (answering PINGs, taking INFO updates, failing on -ERR)
+    loop {
+        match crate::proto::parse(rb.data(), &limits)? {
+            Parsed::Op(op, n) => {
+                match op {
+                    ServerOp::Pong => {
+                        rb.consume(n);
+                        break;
+                    }
+                    ServerOp::Ping => conn
+                        .writer
+                        .write_all(encode::PONG)
+                        .map_err(|e| Error::io("answering PING", e))?,
+                    ServerOp::Info(json) => reader::update_info(shared, ServerInfo::parse(json)?),
+                    ServerOp::Ok => {}
+                    ServerOp::Err(text) => return Err(server_error::classify(text)),
+                    ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
+                        return Err(Error::new(
+                            ErrorKind::Protocol,
+                            "a message arrived before the handshake finished",
+                        ))
+                    }
+                }
+                rb.consume(n);
+            }
+            Parsed::Incomplete { need } => fill(conn, &mut rb, need, "waiting for PONG")?,
+        }
+    }
+    transport::set_deadline(&conn.socket, None)?;
+    Ok((info, rb))
+}
+
+fn fill(conn: &mut Connected, rb: &mut ReadBuf, need: usize, what: &str) -> Result<()> {
+    // Send anything the transport queued (a WebSocket pong) before blocking.
+    conn.writer
+        .write_all(&[])
+        .map_err(|e| Error::io(what.to_string(), e))?;
+    let n = rb
+        .fill(&mut *conn.reader, need)
+        .map_err(|e| Error::io(what.to_string(), e))?;
+    if n == 0 {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("the server closed the connection while {what}"),
+        ));
+    }
+    Ok(())
+}
+
+fn connect_info(
+    shared: &Shared,
+    url: &ServerUrl,
+    info: &ServerInfo,
+    tls: bool,
+) -> Result<ConnectInfo> {
+    let opts = &shared.opts;
+    let mut ci = ConnectInfo {
+        verbose: false,
+        pedantic: opts.pedantic,
+        lang: "rust-natsws".to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol: 1,
+        echo: !opts.no_echo,
+        headers: true,
+        no_responders: true,
+        name: opts.name.clone(),
+        tls_required: tls,
+        ..ConnectInfo::default()
+    };
+    if opts.no_echo && info.proto < 1 {
+        return Err(Error::new(
+            ErrorKind::InvalidOption,
+            "no_echo needs a server with protocol 1 or later",
+        ));
+    }
+    // Credentials in the URL win over the options (as in nats.go).
+    match (&url.user, &url.pass) {
+        (Some(u), Some(p)) => {
+            ci.user = Some(u.clone());
+            ci.pass = Some(p.clone());
+        }
+        (Some(token), None) => ci.auth_token = Some(token.clone()),
+        _ => {
+            ci.user = opts.user.clone();
+            ci.pass = opts.pass.clone();
+            ci.auth_token = opts.token.clone();
+        }
+    }
+    Ok(ci)
+}

@@ -1,0 +1,424 @@
+//! [`Connection`]: the handle users hold, and how a connection starts and ends.
+
+mod handshake;
+pub(crate) mod reader;
+pub(crate) mod server_error;
+pub(crate) mod shared;
+mod supervisor;
+mod writer;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+pub(crate) use shared::Shared;
+pub use shared::{State, Stats};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::Event;
+use crate::headers::Headers;
+use crate::message::Message;
+use crate::options::Options;
+use crate::proto::ServerInfo;
+use crate::request::{RequestMany, RequestManyOptions};
+use crate::subscription::Subscription;
+use crate::transport::{Kick, TlsSetup};
+use crate::url::{self, ServerUrl};
+
+pub(crate) use server_error::classify as server_error;
+
+/// A connection to a NATS server.
+///
+/// Cheap to clone: clones share one connection (one reader thread, one writer thread, one
+/// supervisor thread). It is `Send + Sync`; publish from as many threads as you like. The
+/// connection closes when [`close`](Connection::close) is called or when the last clone — and
+/// the last [`Subscription`], which keeps its connection open — is dropped; dropping flushes
+/// what was published first (bounded by [`Options::close_timeout`]).
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) handle: Arc<Handle>,
+}
+
+/// Closes the connection when the last user-facing reference goes away.
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.shared.close();
+    }
+}
+
+/// Connects to `servers` with default [`Options`]: one URL (`nats://`, `tls://`, `ws://`,
+/// `wss://`, or `host:port` meaning `nats://`), a comma-separated list, or a slice.
+pub fn connect(servers: impl url::IntoServerList) -> Result<Connection> {
+    Options::new().connect(servers)
+}
+
+impl Connection {
+    pub(crate) fn connect_with(opts: Options, servers: Vec<String>) -> Result<Connection> {
+        let urls = url::parse_servers(servers)?;
+        let tls = tls_setup(&opts)?;
+        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared::new(opts, ctl_tx));
+        let mut last = None;
+        for u in &urls {
+            match start(&shared, u, &tls, ctl_rx.clone()) {
+                Ok(()) => {
+                    return Ok(Connection {
+                        handle: Arc::new(Handle { shared }),
+                    })
+                }
+                Err(e) => {
+                    log::debug!("connecting to {u} failed: {e}");
+                    last = Some(e);
+                }
+            }
+        }
+        shared.set_state(State::Closed);
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::InvalidOption, "no server URL")))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Publishes `payload` to `subject`.
+    ///
+    /// `Ok` means the message is queued for the writer thread, not that the server has it;
+    /// [`flush`](Connection::flush) waits for that. The subject and size are checked first:
+    /// an invalid subject ([`ErrorKind::InvalidSubject`]) or a payload over the server's
+    /// `max_payload` ([`ErrorKind::MaxPayload`]) is refused before anything reaches the wire,
+    /// and the connection stays up.
+    pub fn publish(&self, subject: &str, payload: impl AsRef<[u8]>) -> Result<()> {
+        self.shared().publish(subject, None, None, payload.as_ref())
+    }
+
+    /// Publishes with a reply subject, for the receiver to answer to.
+    pub fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        self.shared()
+            .publish(subject, Some(reply), None, payload.as_ref())
+    }
+
+    /// Publishes with headers.
+    pub fn publish_with_headers(
+        &self,
+        subject: &str,
+        headers: &Headers,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        self.shared()
+            .publish(subject, None, Some(headers), payload.as_ref())
+    }
+
+    /// Publishes a whole [`Message`] (subject, optional reply, optional headers, payload).
+    pub fn publish_message(&self, msg: &Message) -> Result<()> {
+        self.shared().publish(
+            &msg.subject,
+            msg.reply.as_deref(),
+            msg.headers.as_ref(),
+            &msg.payload,
+        )
+    }
+
+    /// Subscribes to `subject` (wildcards `*` and `>` allowed).
+    pub fn subscribe(&self, subject: &str) -> Result<Subscription> {
+        self.subscribe_inner(subject, None)
+    }
+
+    /// Subscribes as a member of queue group `queue`: each message goes to one member.
+    pub fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscription> {
+        self.subscribe_inner(subject, Some(queue))
+    }
+
+    fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscription> {
+        let (sid, rx, counters) = self.shared().subscribe(subject, queue)?;
+        Ok(Subscription::new(
+            self.handle.clone(),
+            sid,
+            subject.to_string(),
+            queue.map(str::to_string),
+            rx,
+            counters,
+        ))
+    }
+
+    /// Sends a request and waits for the first reply, up to the default request timeout
+    /// ([`Options::request_timeout`]). Fails at once with [`ErrorKind::NoResponders`] when
+    /// nobody listens on `subject`, and with [`ErrorKind::Timeout`] when no reply comes.
+    pub fn request(&self, subject: &str, payload: impl AsRef<[u8]>) -> Result<Message> {
+        let t = self.shared().opts.request_timeout;
+        self.shared().request(subject, None, payload.as_ref(), t)
+    }
+
+    /// [`request`](Connection::request) with its own timeout.
+    pub fn request_timeout(
+        &self,
+        subject: &str,
+        payload: impl AsRef<[u8]>,
+        timeout: Duration,
+    ) -> Result<Message> {
+        self.shared()
+            .request(subject, None, payload.as_ref(), timeout)
+    }
+
+    /// [`request`](Connection::request) with headers.
+    pub fn request_with_headers(
+        &self,
+        subject: &str,
+        headers: &Headers,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<Message> {
+        let t = self.shared().opts.request_timeout;
+        self.shared()
+            .request(subject, Some(headers), payload.as_ref(), t)
+    }
+
+    /// Sends a request and returns an iterator over the replies, which ends as `options` say:
+    /// after a total time, a number of replies, a quiet gap after the last reply, or an empty
+    /// reply (the sentinel). See [`RequestManyOptions`].
+    pub fn request_many(
+        &self,
+        subject: &str,
+        payload: impl AsRef<[u8]>,
+        options: RequestManyOptions,
+    ) -> Result<RequestMany> {
+        RequestMany::start(self.shared().clone(), subject, payload.as_ref(), options)
+    }
+
+    /// A new unique subject for replies: `<inbox prefix>.<nuid>`.
+    pub fn new_inbox(&self) -> String {
+        format!("{}.{}", self.shared().opts.inbox_prefix, nuid::next())
+    }
+
+    /// Waits until the server has processed everything published so far (a PING/PONG round
+    /// trip), up to [`Options::flush_timeout`].
+    pub fn flush(&self) -> Result<()> {
+        let t = self.shared().opts.flush_timeout;
+        self.shared().flush(t)
+    }
+
+    /// [`flush`](Connection::flush) with its own timeout.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        self.shared().flush(timeout)
+    }
+
+    /// The round-trip time to the server, measured with a PING/PONG.
+    pub fn rtt(&self) -> Result<Duration> {
+        let start = Instant::now();
+        self.flush()?;
+        Ok(start.elapsed())
+    }
+
+    /// The server's latest INFO.
+    pub fn server_info(&self) -> ServerInfo {
+        (**self.shared().info.read()).clone()
+    }
+
+    /// The server's id for this connection.
+    pub fn client_id(&self) -> u64 {
+        self.shared().info.read().client_id
+    }
+
+    /// The largest message (headers + payload) the server accepts.
+    pub fn max_payload(&self) -> usize {
+        self.shared()
+            .max_payload
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The URL of the server this connection talks to (without credentials).
+    pub fn connected_url(&self) -> Option<String> {
+        if self.state() == State::Closed {
+            return None;
+        }
+        self.shared().url.read().clone()
+    }
+
+    /// Messages and bytes in and out.
+    pub fn stats(&self) -> Stats {
+        self.shared().stats()
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        self.shared().state()
+    }
+
+    /// Why the connection closed, if it closed on an error (not by `close` or `drain`).
+    pub fn close_reason(&self) -> Option<Error> {
+        self.shared().close_reason.lock().clone()
+    }
+
+    /// Blocks until the connection is closed, and returns why (`None` when closed by the user).
+    pub fn closed(&self) -> Option<Error> {
+        let shared = self.shared();
+        let mut st = shared.state.lock();
+        while *st != State::Closed {
+            shared.state_cv.wait(&mut st);
+        }
+        drop(st);
+        self.close_reason()
+    }
+
+    /// The connection's events (connected, disconnected, slow consumer, server errors,
+    /// closed). Every call returns a receiver of the same queue: each event goes to one of them.
+    pub fn events(&self) -> Receiver<Event> {
+        self.shared().events.receiver()
+    }
+
+    /// Sends what was published, then closes. Idempotent: closing a closed connection is `Ok`.
+    /// Subscriptions end once their queued messages have been read.
+    pub fn close(&self) -> Result<()> {
+        self.shared().close()
+    }
+
+    /// Drains, then closes: every subscription is unsubscribed, messages already on their way
+    /// are delivered (nothing already sent to us is lost; queued messages stay readable from
+    /// each [`Subscription`]), what was published is flushed, and the connection closes —
+    /// within [`Options::drain_timeout`].
+    pub fn drain(&self) -> Result<()> {
+        self.shared().drain()
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.shared().url.read())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+fn tls_setup(opts: &Options) -> Result<TlsSetup> {
+    let mut pems = opts.root_cert_pems.clone();
+    for path in &opts.root_cert_paths {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Tls,
+                format!("reading root certificate {}", path.display()),
+            )
+            .with_source(e)
+        })?;
+        pems.push(pem);
+    }
+    TlsSetup::new(&pems)
+}
+
+/// Connects to `url` and starts the reader, writer and supervisor threads.
+fn start(
+    shared: &Arc<Shared>,
+    url: &ServerUrl,
+    tls: &TlsSetup,
+    ctl_rx: Receiver<shared::Ctl>,
+) -> Result<()> {
+    let weak = Arc::downgrade(shared);
+    let kick: Kick = Arc::new(move || {
+        if let Some(s) = weak.upgrade() {
+            s.kick_writer();
+        }
+    });
+    let est = handshake::establish(shared, url, tls, kick)?;
+    let _ = est.info;
+    *shared.url.write() = Some(url.to_string());
+    let socket = est
+        .conn
+        .socket
+        .try_clone()
+        .map_err(|e| Error::io("cloning the socket", e))?;
+    let handshake::Established { conn, rest, .. } = est;
+    let spawn_err = |e: std::io::Error| Error::io("starting a connection thread", e);
+    let (done_tx, writer_done) = crossbeam_channel::bounded::<()>(0);
+    let s = shared.clone();
+    let writer_half = conn.writer;
+    let writer = std::thread::Builder::new()
+        .name("natsws-writer".into())
+        .spawn(move || {
+            let _done = done_tx;
+            writer::run(s, writer_half)
+        })
+        .map_err(spawn_err)?;
+    let s = shared.clone();
+    let reader_half = conn.reader;
+    let reader = std::thread::Builder::new()
+        .name("natsws-reader".into())
+        .spawn(move || reader::run(s, reader_half, rest))
+        .map_err(spawn_err)?;
+    shared.set_state(State::Connected);
+    shared.emit(Event::Connected {
+        url: url.to_string(),
+    });
+    let s = shared.clone();
+    let io = supervisor::Io {
+        reader,
+        writer,
+        writer_done,
+        socket,
+    };
+    std::thread::Builder::new()
+        .name("natsws-supervisor".into())
+        .spawn(move || supervisor::run(s, io, ctl_rx))
+        .map_err(spawn_err)?;
+    Ok(())
+}
+
+impl Shared {
+    /// Flushes (bounded by `close_timeout`), then has the supervisor close, and waits for it.
+    pub(crate) fn close(&self) -> Result<()> {
+        {
+            let st = self.state.lock();
+            if *st == State::Closed {
+                return Ok(());
+            }
+        }
+        if self.write.lock().error.is_none() {
+            let _ = self.flush(self.opts.close_timeout);
+        }
+        let _ = self.ctl.send(shared::Ctl::Close);
+        let mut st = self.state.lock();
+        while *st != State::Closed {
+            self.state_cv.wait(&mut st);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn drain(&self) -> Result<()> {
+        {
+            let mut st = self.state.lock();
+            match *st {
+                State::Closed => return Err(Error::new(ErrorKind::Closed, "already closed")),
+                State::Draining => return Err(Error::new(ErrorKind::Draining, "already draining")),
+                _ => *st = State::Draining,
+            }
+        }
+        let deadline = Instant::now() + self.opts.drain_timeout;
+        let sids: Vec<u64> = self.subs.lock().keys().copied().collect();
+        let mut result = Ok(());
+        for sid in &sids {
+            if let Err(e) = self.send_raw(|b| crate::proto::encode::unsub(b, *sid, None)) {
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_ok() {
+            // After the PONG every message sent to our subscriptions before the UNSUBs has
+            // been dispatched to them.
+            let left = deadline.saturating_duration_since(Instant::now());
+            result = self.flush(left);
+        }
+        for sid in sids {
+            self.forget_sub(sid);
+        }
+        let close = self.close();
+        result.and(close)
+    }
+}

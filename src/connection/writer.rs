@@ -1,0 +1,52 @@
+//! The writer thread: takes everything published since its last write, in one swap of the
+//! shared buffer, and hands it to the transport in one write (one WebSocket frame per MiB).
+//! While it writes, publishers keep appending; that is the coalescing. It parks on a condvar
+//! when there is nothing to send, so an idle connection costs nothing.
+
+use std::sync::Arc;
+
+use crate::connection::shared::{Ctl, Shared};
+use crate::error::Error;
+use crate::transport::WriteHalf;
+
+/// A buffer that grew beyond this is given back to the allocator after use.
+const KEEP_CAPACITY: usize = 4 * 1024 * 1024;
+
+pub(crate) fn run(shared: Arc<Shared>, mut out: Box<dyn WriteHalf>) {
+    let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        let closing;
+        {
+            let mut w = shared.write.lock();
+            while w.buf.is_empty() && !w.kicked && !w.closing && w.error.is_none() {
+                w.writer_idle = true;
+                shared.write_cv.wait(&mut w);
+            }
+            w.writer_idle = false;
+            if w.error.is_some() {
+                // The connection is broken or closed: nothing more goes out.
+                return;
+            }
+            w.kicked = false;
+            closing = w.closing && w.buf.is_empty();
+            std::mem::swap(&mut w.buf, &mut local);
+            if w.space_waiters > 0 {
+                shared.space_cv.notify_all();
+            }
+        }
+        if closing {
+            out.close();
+            return;
+        }
+        if let Err(e) = out.write_all(&local) {
+            let _ = shared
+                .ctl
+                .send(Ctl::Failed(Error::io("writing to the server", e)));
+            return;
+        }
+        local.clear();
+        if local.capacity() > KEEP_CAPACITY {
+            local = Vec::with_capacity(64 * 1024);
+        }
+    }
+}

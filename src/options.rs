@@ -1,0 +1,304 @@
+//! Connection options: a by-value builder that ends in [`Options::connect`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::connection::Connection;
+use crate::error::Result;
+use crate::url::IntoServerList;
+
+/// Default subscription pending limit in messages (nats.go's value).
+pub const DEFAULT_PENDING_MSGS: usize = 500_000;
+/// Default subscription pending limit in bytes (nats.go's value).
+pub const DEFAULT_PENDING_BYTES: usize = 64 * 1024 * 1024;
+
+/// How to connect, and how the connection behaves.
+///
+/// Start from [`Options::new`], chain the setters you need and finish with
+/// [`connect`](Options::connect). Every duration is a [`Duration`]. Nothing is validated until
+/// `connect`, which returns an [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption)
+/// error for a bad value rather than panicking.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// # fn main() -> natsws::Result<()> {
+/// let nc = natsws::Options::new()
+///     .name("sensor-17")
+///     .request_timeout(Duration::from_secs(2))
+///     .connect("ws://127.0.0.1:8080")?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) name: Option<String>,
+    pub(crate) no_echo: bool,
+    pub(crate) pedantic: bool,
+    pub(crate) inbox_prefix: String,
+    pub(crate) request_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) max_pings_out: u32,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) pending_msgs: usize,
+    pub(crate) pending_bytes: usize,
+    pub(crate) max_control_line: usize,
+    pub(crate) write_buffer: usize,
+    pub(crate) user: Option<String>,
+    pub(crate) pass: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) root_cert_paths: Vec<PathBuf>,
+    pub(crate) root_cert_pems: Vec<Vec<u8>>,
+    pub(crate) require_tls: bool,
+    pub(crate) tls_first: bool,
+    pub(crate) ws_headers: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            name: None,
+            no_echo: false,
+            pedantic: false,
+            inbox_prefix: "_INBOX".to_string(),
+            request_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(120),
+            max_pings_out: 2,
+            connect_timeout: Duration::from_secs(2),
+            flush_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            pending_msgs: DEFAULT_PENDING_MSGS,
+            pending_bytes: DEFAULT_PENDING_BYTES,
+            max_control_line: 4096,
+            write_buffer: 8 * 1024 * 1024,
+            user: None,
+            pass: None,
+            token: None,
+            root_cert_paths: Vec::new(),
+            root_cert_pems: Vec::new(),
+            require_tls: false,
+            tls_first: false,
+            ws_headers: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: the ones nats.go uses where natsws has the same knob.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// A name for this connection, shown by the server's monitoring (`connz`).
+    pub fn name(mut self, name: impl Into<String>) -> Options {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Do not deliver this connection's own publishes to its own subscriptions.
+    pub fn no_echo(mut self) -> Options {
+        self.no_echo = true;
+        self
+    }
+
+    /// Ask the server for strict checking (`pedantic` in CONNECT). Off by default.
+    pub fn pedantic(mut self, on: bool) -> Options {
+        self.pedantic = on;
+        self
+    }
+
+    /// The prefix of reply subjects for requests (default `_INBOX`). Requests use
+    /// `<prefix>.<unique>.<token>`, so permissions can be scoped to it.
+    pub fn inbox_prefix(mut self, prefix: impl Into<String>) -> Options {
+        self.inbox_prefix = prefix.into();
+        self
+    }
+
+    /// The timeout of [`Connection::request`] (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Options {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How often the client pings the server to detect a dead connection (default 2 min).
+    pub fn ping_interval(mut self, interval: Duration) -> Options {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// How many pings may go unanswered before the connection is declared stale (default 2).
+    pub fn max_pings_out(mut self, n: u32) -> Options {
+        self.max_pings_out = n;
+        self
+    }
+
+    /// The deadline for one connection attempt: TCP connect, TLS, the WebSocket upgrade and
+    /// the NATS handshake together (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Options {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The timeout of [`Connection::flush`] and [`Connection::rtt`] (default 10 s).
+    pub fn flush_timeout(mut self, timeout: Duration) -> Options {
+        self.flush_timeout = timeout;
+        self
+    }
+
+    /// The timeout of [`Connection::drain`] (default 30 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Options {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// How long [`Connection::close`] (and dropping the last handle) waits for published
+    /// messages to reach the server before closing anyway (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Options {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Per-subscription limits on messages received but not yet taken (default 500,000
+    /// messages and 64 MiB). Beyond them messages are dropped, counted, and reported as a slow
+    /// consumer. `0` means no limit for that dimension.
+    pub fn pending_limits(mut self, messages: usize, bytes: usize) -> Options {
+        self.pending_msgs = messages;
+        self.pending_bytes = bytes;
+        self
+    }
+
+    /// The longest protocol control line accepted from the server (default 4096 bytes, the
+    /// server's own limit).
+    pub fn max_control_line(mut self, bytes: usize) -> Options {
+        self.max_control_line = bytes;
+        self
+    }
+
+    /// How many bytes of published messages may wait for the writer thread before `publish`
+    /// blocks (default 8 MiB). This is back-pressure, not loss: nothing is dropped.
+    pub fn write_buffer(mut self, bytes: usize) -> Options {
+        self.write_buffer = bytes;
+        self
+    }
+
+    /// Authenticate with a user name and password. A `user:pass@` in the URL takes precedence.
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        pass: impl Into<String>,
+    ) -> Options {
+        self.user = Some(user.into());
+        self.pass = Some(pass.into());
+        self
+    }
+
+    /// Authenticate with a token. A `token@` in the URL takes precedence.
+    pub fn token(mut self, token: impl Into<String>) -> Options {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Trust the CA certificates in this PEM file, in addition to the built-in web roots.
+    /// The file is read when connecting.
+    pub fn add_root_certificate(mut self, pem_path: impl Into<PathBuf>) -> Options {
+        self.root_cert_paths.push(pem_path.into());
+        self
+    }
+
+    /// Trust the CA certificates in these PEM bytes, in addition to the built-in web roots.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Options {
+        self.root_cert_pems.push(pem.into());
+        self
+    }
+
+    /// Require TLS even for `nats://` and `ws://` URLs.
+    pub fn require_tls(mut self, on: bool) -> Options {
+        self.require_tls = on;
+        self
+    }
+
+    /// Start TLS before the server sends INFO (the server must have `handshake_first`).
+    /// Implies TLS.
+    pub fn tls_first(mut self) -> Options {
+        self.tls_first = true;
+        self
+    }
+
+    /// An extra HTTP header for the WebSocket upgrade request (e.g. `Authorization`,
+    /// `Cookie`, `Origin`).
+    pub fn websocket_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Options {
+        self.ws_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Connects to the first server of `servers` that answers: one URL, a comma-separated
+    /// list, or a slice. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`; a URL without
+    /// a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
+    pub fn connect(self, servers: impl IntoServerList) -> Result<Connection> {
+        Connection::connect_with(self, servers.into_server_list())
+    }
+}
+
+fn redacted(v: &Option<String>) -> Option<&'static str> {
+    v.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("name", &self.name)
+            .field("no_echo", &self.no_echo)
+            .field("pedantic", &self.pedantic)
+            .field("inbox_prefix", &self.inbox_prefix)
+            .field("request_timeout", &self.request_timeout)
+            .field("ping_interval", &self.ping_interval)
+            .field("max_pings_out", &self.max_pings_out)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("pending_msgs", &self.pending_msgs)
+            .field("pending_bytes", &self.pending_bytes)
+            .field("max_control_line", &self.max_control_line)
+            .field("write_buffer", &self.write_buffer)
+            .field("user", &self.user)
+            .field("pass", &redacted(&self.pass))
+            .field("token", &redacted(&self.token))
+            .field("root_cert_paths", &self.root_cert_paths)
+            .field("root_cert_pems", &self.root_cert_pems.len())
+            .field("require_tls", &self.require_tls)
+            .field("tls_first", &self.tls_first)
+            .field(
+                "ws_headers",
+                &self
+                    .ws_headers
+                    .iter()
+                    .map(|(k, _)| (k.as_str(), "<redacted>"))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let o = Options::new()
+            .user_and_password("alice", "pw-s3cret")
+            .token("tok-s3cret")
+            .websocket_header("Authorization", "Bearer hdr-s3cret");
+        let s = format!("{o:?}");
+        assert!(!s.contains("s3cret"), "{s}");
+        assert!(s.contains("alice") && s.contains("Authorization"));
+    }
+}

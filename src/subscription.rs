@@ -1,0 +1,239 @@
+//! [`Subscription`]: a queue of messages for one subject, read as an iterator.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use crate::connection::shared::{Delivery, SubCounters};
+use crate::connection::Handle;
+use crate::error::{Error, ErrorKind, Result};
+use crate::message::Message;
+
+/// Messages arriving on a subject, in order.
+///
+/// A `Subscription` is an [`Iterator`] whose `next` blocks until a message arrives and returns
+/// `None` once the subscription has ended (unsubscribed, drained, auto-unsubscribed, refused by
+/// the server, or its connection closed) and every queued message has been read. Use
+/// [`next_timeout`](Subscription::next_timeout) to wait with a bound and learn why it ended,
+/// or [`try_next`](Subscription::try_next) not to wait.
+///
+/// Messages wait in the subscription's own queue, filled by the connection's reader thread,
+/// which never blocks on a slow reader: past the pending limits
+/// ([`Options::pending_limits`](crate::Options::pending_limits)) messages are dropped, counted
+/// in [`dropped`](Subscription::dropped) and reported as an
+/// [`Event::SlowConsumer`](crate::Event::SlowConsumer).
+///
+/// Dropping a subscription unsubscribes. A live subscription keeps its connection open.
+pub struct Subscription {
+    handle: Arc<Handle>,
+    sid: u64,
+    subject: String,
+    queue: Option<String>,
+    rx: Receiver<Delivery>,
+    counters: Arc<SubCounters>,
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        handle: Arc<Handle>,
+        sid: u64,
+        subject: String,
+        queue: Option<String>,
+        rx: Receiver<Delivery>,
+        counters: Arc<SubCounters>,
+    ) -> Subscription {
+        Subscription {
+            handle,
+            sid,
+            subject,
+            queue,
+            rx,
+            counters,
+        }
+    }
+
+    /// The subject (possibly with wildcards) this subscription listens on.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The queue group, for a queue subscription.
+    pub fn queue(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+
+    /// The subscription id used on the wire.
+    pub fn sid(&self) -> u64 {
+        self.sid
+    }
+
+    fn taken(&self, msg: &Message) {
+        self.counters.pending_msgs.fetch_sub(1, Ordering::Relaxed);
+        self.counters
+            .pending_bytes
+            .fetch_sub(msg.payload.len(), Ordering::Relaxed);
+        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn ended(&self) -> Error {
+        let shared = &self.handle.shared;
+        if let Some(e) = &shared.write.lock().error {
+            return e.clone();
+        }
+        Error::new(
+            ErrorKind::Unsubscribed,
+            format!("the subscription to '{}' has ended", self.subject),
+        )
+    }
+
+    /// Waits up to `timeout` for the next message.
+    ///
+    /// Errors: [`ErrorKind::Timeout`] when nothing came; [`ErrorKind::PermissionViolation`] when
+    /// the server refused the subscription; [`ErrorKind::Unsubscribed`] or
+    /// [`ErrorKind::Closed`] once it has ended and its queue is empty.
+    pub fn next_timeout(&self, timeout: Duration) -> Result<Message> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(Delivery::Msg(m)) => {
+                self.taken(&m);
+                Ok(m)
+            }
+            Ok(Delivery::Err(e)) => Err(e),
+            Err(RecvTimeoutError::Timeout) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no message on '{}' within {timeout:?}", self.subject),
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
+        }
+    }
+
+    /// The next message if one is queued, without waiting.
+    pub fn try_next(&self) -> Option<Message> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Delivery::Msg(m)) => {
+                    self.taken(&m);
+                    return Some(m);
+                }
+                Ok(Delivery::Err(e)) => log::debug!("subscription ended: {e}"),
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// A blocking iterator over this subscription's messages, by reference.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self)
+    }
+
+    /// A non-blocking iterator: the messages queued now.
+    pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
+        std::iter::from_fn(move || self.try_next())
+    }
+
+    fn blocking_next(&self) -> Option<Message> {
+        match self.rx.recv() {
+            Ok(Delivery::Msg(m)) => {
+                self.taken(&m);
+                Some(m)
+            }
+            Ok(Delivery::Err(e)) => {
+                log::debug!("subscription ended: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Unsubscribes now. Messages still queued are discarded.
+    pub fn unsubscribe(self) -> Result<()> {
+        // This removes the table entry, so Drop sends nothing more.
+        self.handle.shared.unsubscribe(self.sid, None)
+    }
+
+    /// Ends the subscription after `n` messages in total (counting those already delivered,
+    /// as nats.go's `AutoUnsubscribe` does); the server stops sending then, and the iterator
+    /// ends after the `n`th.
+    pub fn unsubscribe_after(&self, n: u64) -> Result<()> {
+        self.handle.shared.unsubscribe(self.sid, Some(n))
+    }
+
+    /// Unsubscribes and waits (up to [`Options::drain_timeout`](crate::Options::drain_timeout))
+    /// until every message the server sent before the unsubscribe is queued here; the iterator
+    /// then yields them and ends. Nothing already sent to this subscription is lost.
+    pub fn drain(&self) -> Result<()> {
+        let shared = &self.handle.shared;
+        shared.send_raw(|b| crate::proto::encode::unsub(b, self.sid, None))?;
+        let r = shared.flush(shared.opts.drain_timeout);
+        shared.forget_sub(self.sid);
+        r
+    }
+
+    /// Messages dropped because this subscription's pending limits were reached.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Messages delivered to this subscription and read so far.
+    pub fn delivered(&self) -> u64 {
+        self.counters.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Messages and payload bytes queued and not yet read.
+    pub fn pending(&self) -> (usize, usize) {
+        (
+            self.counters.pending_msgs.load(Ordering::Relaxed),
+            self.counters.pending_bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.blocking_next()
+    }
+}
+
+/// A blocking iterator over a borrowed [`Subscription`].
+pub struct Iter<'a>(&'a Subscription);
+
+impl Iterator for Iter<'_> {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.0.blocking_next()
+    }
+}
+
+impl<'a> IntoIterator for &'a Subscription {
+    type Item = Message;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let shared = &self.handle.shared;
+        let live = shared.subs.lock().contains_key(&self.sid);
+        if live {
+            let _ = shared.unsubscribe(self.sid, None);
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("sid", &self.sid)
+            .field("subject", &self.subject)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}

@@ -1,0 +1,224 @@
+//! TLS with rustls. The session sits behind a lock held only while bytes already in memory are
+//! encrypted or decrypted; the socket is read and written outside it, by the reader and the
+//! writer threads on their own clones of the socket.
+//!
+//! Only the writer thread ever writes TLS records to the socket, so records leave in the order
+//! they were made. When decrypting makes the session want to write (a key update), the reader
+//! kicks the writer.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+use super::tcp::set_deadline;
+use super::{Kick, ReadHalf, WriteHalf};
+use crate::error::{Error, ErrorKind, Result};
+use crate::url::ServerUrl;
+
+/// The TLS configuration of a connection, built once from the options.
+#[derive(Clone)]
+pub(crate) struct TlsSetup {
+    config: Arc<ClientConfig>,
+}
+
+impl TlsSetup {
+    /// Verifies servers against webpki's roots plus the extra PEM certificates given.
+    pub(crate) fn new(extra_roots_pem: &[Vec<u8>]) -> Result<TlsSetup> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for pem in extra_roots_pem {
+            let mut found = 0;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| {
+                    Error::new(ErrorKind::Tls, "bad PEM in root certificate").with_source(e)
+                })?;
+                roots.add(cert).map_err(|e| {
+                    Error::new(ErrorKind::Tls, "unusable root certificate").with_source(e)
+                })?;
+                found += 1;
+            }
+            if found == 0 {
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "no certificate found in the root certificate PEM",
+                ));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::new(ErrorKind::Tls, "TLS setup").with_source(e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TlsSetup {
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Runs the TLS handshake on `sock` within the deadline. The server name checked against the
+/// certificate is the URL's host (never anything the server says about itself).
+pub(crate) fn handshake(
+    sock: &TcpStream,
+    url: &ServerUrl,
+    setup: &TlsSetup,
+    deadline: Instant,
+) -> Result<ClientConnection> {
+    let name = ServerName::try_from(url.host.clone()).map_err(|e| {
+        Error::new(
+            ErrorKind::Tls,
+            format!("'{}' is not a valid TLS server name", url.host),
+        )
+        .with_source(e)
+    })?;
+    let mut conn = ClientConnection::new(setup.config.clone(), name)
+        .map_err(|e| Error::new(ErrorKind::Tls, "starting TLS").with_source(e))?;
+    set_deadline(sock, Some(deadline))?;
+    let mut s = sock;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut s).map_err(|e| tls_io_error(e, url))?;
+    }
+    // Flush anything the handshake left to send (the client Finished in TLS 1.3).
+    while conn.wants_write() {
+        conn.write_tls(&mut s).map_err(|e| tls_io_error(e, url))?;
+    }
+    Ok(conn)
+}
+
+fn tls_io_error(e: io::Error, url: &ServerUrl) -> Error {
+    let is_tls = e
+        .get_ref()
+        .map(|inner| inner.is::<rustls::Error>())
+        .unwrap_or(false);
+    if is_tls {
+        Error::new(ErrorKind::Tls, format!("TLS handshake with {url} failed")).with_source(e)
+    } else {
+        Error::io(format!("TLS handshake with {url}"), e)
+    }
+}
+
+type Session = Arc<Mutex<ClientConnection>>;
+
+pub(crate) struct TlsRead {
+    sock: TcpStream,
+    session: Session,
+    raw: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    kick: Kick,
+}
+
+pub(crate) struct TlsWrite {
+    sock: TcpStream,
+    session: Session,
+    out: Vec<u8>,
+}
+
+pub(crate) fn split(
+    sock: TcpStream,
+    conn: ClientConnection,
+    kick: Kick,
+) -> Result<(TlsRead, TlsWrite)> {
+    let w = sock
+        .try_clone()
+        .map_err(|e| Error::io("cloning the socket", e))?;
+    let session = Arc::new(Mutex::new(conn));
+    Ok((
+        TlsRead {
+            sock,
+            session: session.clone(),
+            raw: vec![0u8; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            kick,
+        },
+        TlsWrite {
+            sock: w,
+            session,
+            out: Vec::new(),
+        },
+    ))
+}
+
+fn to_io(e: rustls::Error) -> io::Error {
+    Error::new(ErrorKind::Tls, "TLS session failed")
+        .with_source(e)
+        .into_io()
+}
+
+impl ReadHalf for TlsRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            {
+                let mut c = self.session.lock();
+                match c.reader().read(buf) {
+                    Ok(n) => return Ok(n), // 0: the server sent close_notify
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                if self.pos < self.len {
+                    let mut rd = &self.raw[self.pos..self.len];
+                    let n = c.read_tls(&mut rd)?;
+                    self.pos += n;
+                    c.process_new_packets().map_err(to_io)?;
+                    if c.wants_write() {
+                        drop(c);
+                        (self.kick)();
+                    }
+                    continue;
+                }
+            }
+            // Nothing buffered: block on the socket with no lock held.
+            let n = loop {
+                match self.sock.read(&mut self.raw) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                return Ok(0);
+            }
+            self.pos = 0;
+            self.len = n;
+        }
+    }
+}
+
+/// Plaintext is encrypted in slices of this size, so the reader never waits long for the lock.
+const ENCRYPT_SLICE: usize = 256 * 1024;
+
+impl WriteHalf for TlsWrite {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut rest = data;
+        loop {
+            let take = rest.len().min(ENCRYPT_SLICE);
+            self.out.clear();
+            {
+                let mut c = self.session.lock();
+                if take > 0 {
+                    c.writer().write_all(&rest[..take])?;
+                }
+                while c.wants_write() {
+                    c.write_tls(&mut self.out)?;
+                }
+            }
+            if !self.out.is_empty() {
+                self.sock.write_all(&self.out)?;
+            }
+            rest = &rest[take..];
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.session.lock().send_close_notify();
+        let _ = self.write_all(&[]);
+    }
+}
