@@ -122,8 +122,8 @@ pub(crate) struct WriteState {
 pub(crate) enum Ctl {
     /// The reader or writer hit an error: the connection is broken.
     Failed(Error),
-    /// The user closes the connection.
-    Close,
+    /// The user closes the connection; the writer may send what is queued until then.
+    Close(std::time::Instant),
 }
 
 pub(crate) struct Shared {
