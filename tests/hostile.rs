@@ -242,3 +242,42 @@ fn websocket_wrong_accept_key_is_a_websocket_error() {
     assert_eq!(err.kind(), ErrorKind::WebSocket, "{err}");
     h.join().unwrap();
 }
+
+#[test]
+fn server_ping_is_answered() {
+    let (url, h) = fake(|mut s| {
+        handshake(&mut s);
+        s.write_all(b"PING\r\n").unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "PONG\r\n");
+    });
+    let nc = quick().connect(url.as_str()).unwrap();
+    // The fake hangs up once it has its PONG, which ends the connection.
+    let reason = nc.closed().expect("the fake hung up");
+    assert_eq!(reason.kind(), ErrorKind::Disconnected, "{reason}");
+    h.join().unwrap();
+}
+
+#[test]
+fn unanswered_pings_make_the_connection_stale() {
+    let (url, h) = fake(|mut s| {
+        handshake(&mut s);
+        // Read (and ignore) the client's PINGs until it gives up on us.
+        let mut b = [0u8; 1024];
+        while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+    });
+    let start = Instant::now();
+    let nc = quick()
+        .ping_interval(Duration::from_millis(50))
+        .max_pings_out(2)
+        .connect(url.as_str())
+        .unwrap();
+    let reason = nc.closed().expect("stale");
+    assert_eq!(reason.kind(), ErrorKind::StaleConnection, "{reason}");
+    // Three intervals: two pings go out unanswered, the third tick declares it stale.
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    drop(nc);
+    h.join().unwrap();
+}
