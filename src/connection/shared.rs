@@ -267,6 +267,9 @@ impl Shared {
             if let Some(e) = &w.error {
                 return Err(e.clone());
             }
+            if w.closing {
+                return Err(Error::new(ErrorKind::Closed, "the connection is closing"));
+            }
             if w.buf.len() < self.opts.write_buffer {
                 break;
             }

@@ -120,6 +120,7 @@ fn finish(shared: &Shared, reason: Option<Error>) {
     shared.subs.lock().clear();
     shared.mux.lock().waiters.clear();
     *shared.close_reason.lock() = reason.clone();
-    shared.set_state(State::Closed);
+    // The event first: whoever `close()` or `closed()` wakes must find it queued.
     shared.emit(Event::Closed { reason });
+    shared.set_state(State::Closed);
 }
