@@ -18,10 +18,31 @@ pub enum Event {
         /// The server's URL.
         url: String,
     },
-    /// The connection to the server was lost.
+    /// The connection to the server was lost (the reason includes a WebSocket close code and
+    /// text when the server sent one). Unless reconnecting is off, the supervisor is now
+    /// trying the server pool.
     Disconnected {
         /// Why.
         reason: Error,
+    },
+    /// Connected again after a disconnection; subscriptions are restored and buffered
+    /// publishes sent.
+    Reconnected {
+        /// The server's URL (no credentials).
+        url: String,
+    },
+    /// The cluster announced new servers or dropped some (INFO `connect_urls`).
+    ServersChanged {
+        /// Servers added to the pool.
+        added: Vec<String>,
+        /// Announced servers that are gone from the pool.
+        removed: Vec<String>,
+    },
+    /// The server is shutting down gracefully (lame duck mode); unless turned off, natsws
+    /// moves to another server before it is evicted.
+    LameDuckMode {
+        /// The server's URL.
+        url: String,
     },
     /// A subscription's pending limits were reached and messages were dropped. Sent once per
     /// episode: again only after the subscription has caught up.

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::connection::Connection;
 use crate::error::Result;
 use crate::url::IntoServerList;
@@ -54,6 +55,17 @@ pub struct Options {
     pub(crate) require_tls: bool,
     pub(crate) tls_first: bool,
     pub(crate) ws_headers: Vec<(String, String)>,
+    pub(crate) allow_reconnect: bool,
+    pub(crate) max_reconnects: Option<u32>,
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Duration,
+    pub(crate) jitter_tls: Duration,
+    pub(crate) reconnect_buffer: usize,
+    pub(crate) no_randomize: bool,
+    pub(crate) ignore_discovered: bool,
+    pub(crate) retry_on_initial_connect: bool,
+    pub(crate) lame_duck_migration: bool,
+    pub(crate) lame_duck_window: Duration,
 }
 
 impl Default for Options {
@@ -82,6 +94,17 @@ impl Default for Options {
             require_tls: false,
             tls_first: false,
             ws_headers: Vec::new(),
+            allow_reconnect: true,
+            max_reconnects: Some(60),
+            backoff: Backoff::default(),
+            jitter: Duration::from_millis(100),
+            jitter_tls: Duration::from_secs(1),
+            reconnect_buffer: 8 * 1024 * 1024,
+            no_randomize: false,
+            ignore_discovered: false,
+            retry_on_initial_connect: false,
+            lame_duck_migration: true,
+            lame_duck_window: Duration::from_secs(5),
         }
     }
 }
@@ -238,6 +261,94 @@ impl Options {
         self
     }
 
+    /// Never reconnect: a lost connection is closed for good.
+    pub fn no_reconnect(mut self) -> Options {
+        self.allow_reconnect = false;
+        self
+    }
+
+    /// How many failed attempts in a row a server may have before it leaves the pool
+    /// (default 60, as nats.go; `None`: keep trying forever). When the pool is empty the
+    /// connection closes.
+    pub fn max_reconnects(mut self, attempts: Option<u32>) -> Options {
+        self.max_reconnects = attempts;
+        self
+    }
+
+    /// The wait after each full pass over the pool while reconnecting (default 2 s), plus
+    /// jitter. Shorthand for `reconnect_backoff(Backoff::Constant(wait))`.
+    pub fn reconnect_wait(mut self, wait: Duration) -> Options {
+        self.backoff = Backoff::Constant(wait);
+        self
+    }
+
+    /// The random jitter added to each wait: up to `plain` (default 100 ms), or up to `tls`
+    /// (default 1 s) when the pool uses TLS.
+    pub fn reconnect_jitter(mut self, plain: Duration, tls: Duration) -> Options {
+        self.jitter = plain;
+        self.jitter_tls = tls;
+        self
+    }
+
+    /// The waits between passes: constant (the default), capped linear, capped exponential,
+    /// or your own function. See [`Backoff`].
+    pub fn reconnect_backoff(mut self, backoff: Backoff) -> Options {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The wait after failed pass `n` (from 1) is `f(n)`, with no jitter added.
+    pub fn reconnect_delay(
+        mut self,
+        f: impl Fn(u32) -> Duration + Send + Sync + 'static,
+    ) -> Options {
+        self.backoff = Backoff::custom(f);
+        self
+    }
+
+    /// How many bytes of publishes are kept while disconnected, to be sent after reconnecting
+    /// (default 8 MiB). Past it `publish` fails with [`ErrorKind::BufferFull`](crate::ErrorKind::BufferFull);
+    /// with `0` it fails at once with [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected).
+    pub fn reconnect_buffer_size(mut self, bytes: usize) -> Options {
+        self.reconnect_buffer = bytes;
+        self
+    }
+
+    /// Try the servers in the order given instead of shuffling them.
+    pub fn no_randomize(mut self) -> Options {
+        self.no_randomize = true;
+        self
+    }
+
+    /// Ignore the servers the cluster announces; use only the URLs given.
+    pub fn ignore_discovered_servers(mut self) -> Options {
+        self.ignore_discovered = true;
+        self
+    }
+
+    /// `connect` returns at once, even if no server answers yet, and the connection keeps
+    /// trying in the background (nats.ws `waitOnFirstConnect`). Publishes are buffered and
+    /// subscriptions registered meanwhile.
+    pub fn retry_on_initial_connect(mut self) -> Options {
+        self.retry_on_initial_connect = true;
+        self
+    }
+
+    /// When the server announces lame duck mode, move to another server of the pool at a
+    /// random moment within [`lame_duck_window`](Options::lame_duck_window) (default on; off:
+    /// only report [`Event::LameDuckMode`](crate::Event::LameDuckMode), as nats.go does).
+    pub fn lame_duck_migration(mut self, on: bool) -> Options {
+        self.lame_duck_migration = on;
+        self
+    }
+
+    /// The window in which a lame duck migration happens (default 5 s; the server starts
+    /// evicting clients after its grace period, 10 s by default).
+    pub fn lame_duck_window(mut self, window: Duration) -> Options {
+        self.lame_duck_window = window;
+        self
+    }
+
     /// Connects to the first server of `servers` that answers: one URL, a comma-separated
     /// list, or a slice. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`; a URL without
     /// a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
@@ -275,6 +386,17 @@ impl fmt::Debug for Options {
             .field("root_cert_pems", &self.root_cert_pems.len())
             .field("require_tls", &self.require_tls)
             .field("tls_first", &self.tls_first)
+            .field("allow_reconnect", &self.allow_reconnect)
+            .field("max_reconnects", &self.max_reconnects)
+            .field("backoff", &self.backoff)
+            .field("jitter", &self.jitter)
+            .field("jitter_tls", &self.jitter_tls)
+            .field("reconnect_buffer", &self.reconnect_buffer)
+            .field("no_randomize", &self.no_randomize)
+            .field("ignore_discovered", &self.ignore_discovered)
+            .field("retry_on_initial_connect", &self.retry_on_initial_connect)
+            .field("lame_duck_migration", &self.lame_duck_migration)
+            .field("lame_duck_window", &self.lame_duck_window)
             .field(
                 "ws_headers",
                 &self

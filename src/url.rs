@@ -55,9 +55,17 @@ pub(crate) struct ServerUrl {
     pub(crate) path: String,
     pub(crate) user: Option<String>,
     pub(crate) pass: Option<String>,
+    /// The name to verify the server's certificate against, when not the host (a discovered
+    /// server announced by IP address is verified against the name we were configured with).
+    pub(crate) tls_name: Option<String>,
 }
 
 impl ServerUrl {
+    /// The name the server's TLS certificate must carry.
+    pub(crate) fn tls_name(&self) -> &str {
+        self.tls_name.as_deref().unwrap_or(&self.host)
+    }
+
     /// Parses one URL. A URL without a scheme means `nats://` (as nats.go does;
     /// nats.ws would assume `wss://`).
     pub(crate) fn parse(input: &str) -> Result<ServerUrl> {
@@ -150,6 +158,7 @@ impl ServerUrl {
             path,
             user: user.filter(|u| !u.is_empty()),
             pass,
+            tls_name: None,
         })
     }
 

@@ -195,9 +195,10 @@ fn drop_flushes(t: Transport) {
     nc.close().unwrap();
 }
 
+/// With reconnecting turned off, a lost server closes the connection for good.
 fn server_killed(t: Transport) {
     let mut c = Ctx::new(t);
-    let nc = c.connect();
+    let nc = c.connect_with(c.opts().no_reconnect());
     let events = nc.events();
     let sub = nc.subscribe("killed").unwrap();
     nc.flush().unwrap();

@@ -42,8 +42,12 @@ fn handshake(s: &mut TcpStream) -> String {
     c
 }
 
+/// A short connect deadline, and no reconnecting: these servers take one connection, and
+/// the tests look at how it ends.
 fn quick() -> Options {
-    Options::new().connect_timeout(Duration::from_millis(500))
+    Options::new()
+        .connect_timeout(Duration::from_millis(500))
+        .no_reconnect()
 }
 
 #[test]

@@ -14,7 +14,6 @@ use crate::url::ServerUrl;
 /// A connected, handshaken transport, and the bytes read past the PONG.
 pub(crate) struct Established {
     pub(crate) conn: Connected,
-    pub(crate) info: ServerInfo,
     pub(crate) rest: ReadBuf,
 }
 
@@ -39,7 +38,7 @@ pub(crate) fn establish(
     };
     let mut conn = transport::connect(url, &setup, kick)?;
     match run(shared, url, &mut conn, deadline) {
-        Ok((info, rest)) => Ok(Established { conn, info, rest }),
+        Ok(rest) => Ok(Established { conn, rest }),
         Err(e) => {
             conn.shutdown();
             Err(e)
@@ -52,7 +51,7 @@ fn run(
     url: &ServerUrl,
     conn: &mut Connected,
     deadline: Instant,
-) -> Result<(ServerInfo, ReadBuf)> {
+) -> Result<ReadBuf> {
     transport::set_deadline(&conn.socket, Some(deadline))?;
     let mut rb = ReadBuf::new(std::mem::take(&mut conn.prefix));
     let limits = reader::limits(shared);
@@ -116,7 +115,7 @@ fn run(
         }
     }
     transport::set_deadline(&conn.socket, None)?;
-    Ok((info, rb))
+    Ok(rb)
 }
 
 fn fill(conn: &mut Connected, rb: &mut ReadBuf, need: usize, what: &str) -> Result<()> {

@@ -1,10 +1,11 @@
 //! [`Connection`]: the handle users hold, and how a connection starts and ends.
 
 mod handshake;
+pub(crate) mod pool;
 pub(crate) mod reader;
 pub(crate) mod server_error;
 pub(crate) mod shared;
-mod supervisor;
+pub(crate) mod supervisor;
 mod writer;
 
 use std::fmt;
@@ -24,8 +25,10 @@ use crate::options::Options;
 use crate::proto::ServerInfo;
 use crate::request::{RequestMany, RequestManyOptions};
 use crate::subscription::Subscription;
-use crate::transport::{Kick, TlsSetup};
-use crate::url::{self, ServerUrl};
+use crate::transport::TlsSetup;
+use crate::url;
+use pool::Pool;
+use supervisor::Supervisor;
 
 pub(crate) use server_error::classify as server_error;
 
@@ -62,24 +65,44 @@ impl Connection {
     pub(crate) fn connect_with(opts: Options, servers: Vec<String>) -> Result<Connection> {
         let urls = url::parse_servers(servers)?;
         let tls = tls_setup(&opts)?;
+        let pool = Pool::new(urls, !opts.no_randomize);
+        let retry = opts.retry_on_initial_connect;
         let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared::new(opts, ctl_tx));
-        let mut last = None;
-        for u in &urls {
-            match start(&shared, u, &tls, ctl_rx.clone()) {
-                Ok(()) => {
-                    return Ok(Connection {
-                        handle: Arc::new(Handle { shared }),
-                    })
-                }
+        let mut sup = Supervisor::new(shared.clone(), ctl_rx, pool, tls);
+        let first = if retry {
+            None
+        } else {
+            match sup.first_pass() {
+                Ok(io) => Some(io),
                 Err(e) => {
-                    log::debug!("connecting to {u} failed: {e}");
-                    last = Some(e);
+                    shared.set_state(State::Closed);
+                    return Err(e);
                 }
             }
+        };
+        if first.is_some() {
+            shared.emit(Event::Connected {
+                url: shared.url.read().clone().unwrap_or_default(),
+            });
         }
-        shared.set_state(State::Closed);
-        Err(last.unwrap_or_else(|| Error::new(ErrorKind::InvalidOption, "no server URL")))
+        std::thread::Builder::new()
+            .name("natsws-supervisor".into())
+            .spawn(move || sup.run(first))
+            .map_err(|e| Error::io("starting the supervisor thread", e))?;
+        Ok(Connection {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+
+    /// Drops the current server and reconnects through the pool (nats.ws `reconnect()`).
+    /// Subscriptions are restored and publishes buffered meanwhile, as for any reconnect.
+    pub fn force_reconnect(&self) -> Result<()> {
+        if self.state() == State::Closed {
+            return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
+        }
+        let _ = self.shared().ctl.send(shared::Ctl::ForceReconnect);
+        Ok(())
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -312,63 +335,6 @@ fn tls_setup(opts: &Options) -> Result<TlsSetup> {
         pems.push(pem);
     }
     TlsSetup::new(&pems)
-}
-
-/// Connects to `url` and starts the reader, writer and supervisor threads.
-fn start(
-    shared: &Arc<Shared>,
-    url: &ServerUrl,
-    tls: &TlsSetup,
-    ctl_rx: Receiver<shared::Ctl>,
-) -> Result<()> {
-    let weak = Arc::downgrade(shared);
-    let kick: Kick = Arc::new(move || {
-        if let Some(s) = weak.upgrade() {
-            s.kick_writer();
-        }
-    });
-    let est = handshake::establish(shared, url, tls, kick)?;
-    let _ = est.info;
-    *shared.url.write() = Some(url.to_string());
-    let socket = est
-        .conn
-        .socket
-        .try_clone()
-        .map_err(|e| Error::io("cloning the socket", e))?;
-    let handshake::Established { conn, rest, .. } = est;
-    let spawn_err = |e: std::io::Error| Error::io("starting a connection thread", e);
-    let (done_tx, writer_done) = crossbeam_channel::bounded::<()>(0);
-    let s = shared.clone();
-    let writer_half = conn.writer;
-    let writer = std::thread::Builder::new()
-        .name("natsws-writer".into())
-        .spawn(move || {
-            let _done = done_tx;
-            writer::run(s, writer_half)
-        })
-        .map_err(spawn_err)?;
-    let s = shared.clone();
-    let reader_half = conn.reader;
-    let reader = std::thread::Builder::new()
-        .name("natsws-reader".into())
-        .spawn(move || reader::run(s, reader_half, rest))
-        .map_err(spawn_err)?;
-    shared.set_state(State::Connected);
-    shared.emit(Event::Connected {
-        url: url.to_string(),
-    });
-    let s = shared.clone();
-    let io = supervisor::Io {
-        reader,
-        writer,
-        writer_done,
-        socket,
-    };
-    std::thread::Builder::new()
-        .name("natsws-supervisor".into())
-        .spawn(move || supervisor::run(s, io, ctl_rx))
-        .map_err(spawn_err)?;
-    Ok(())
 }
 
 impl Shared {

@@ -83,16 +83,21 @@ pub(crate) fn limits(shared: &Shared) -> proto::Limits {
     }
 }
 
-pub(crate) fn run(shared: Arc<Shared>, mut input: Box<dyn ReadHalf>, mut rb: ReadBuf) {
-    let err = match read_loop(&shared, &mut *input, &mut rb) {
+pub(crate) fn run(shared: Arc<Shared>, mut input: Box<dyn ReadHalf>, mut rb: ReadBuf, gen: u64) {
+    let err = match read_loop(&shared, &mut *input, &mut rb, gen) {
         Ok(()) => Error::new(ErrorKind::Disconnected, "the server closed the connection"),
         Err(e) => e,
     };
-    let _ = shared.ctl.send(Ctl::Failed(err));
+    let _ = shared.ctl.send(Ctl::Failed { gen, err });
 }
 
 /// Runs until the stream ends (`Ok`) or fails.
-fn read_loop(shared: &Arc<Shared>, input: &mut dyn ReadHalf, rb: &mut ReadBuf) -> Result<()> {
+fn read_loop(
+    shared: &Arc<Shared>,
+    input: &mut dyn ReadHalf,
+    rb: &mut ReadBuf,
+    gen: u64,
+) -> Result<()> {
     let mut limits = limits(shared);
     loop {
         let need = loop {
@@ -103,6 +108,7 @@ fn read_loop(shared: &Arc<Shared>, input: &mut dyn ReadHalf, rb: &mut ReadBuf) -
                     }
                     if handle(shared, op)? {
                         limits = self::limits(shared);
+                        let _ = shared.ctl.send(Ctl::Info { gen });
                     }
                     rb.consume(n);
                 }

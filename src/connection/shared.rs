@@ -33,6 +33,9 @@ pub enum State {
     Connecting,
     /// Connected and usable.
     Connected,
+    /// The connection was lost and the supervisor is trying the server pool; publishes are
+    /// buffered, subscriptions kept.
+    Reconnecting,
     /// [`Connection::drain`](crate::Connection::drain) is under way.
     Draining,
     /// Closed for good.
@@ -101,7 +104,12 @@ pub(crate) struct Mux {
 }
 
 pub(crate) struct WriteState {
+    /// Bytes for the server. While `down`, only publishes, bounded by the reconnect buffer.
     pub(crate) buf: Vec<u8>,
+    /// No transport: publishes are buffered, subscriptions wait for the reconnect.
+    pub(crate) down: bool,
+    /// What the last writer took but could not hand to the socket, from an operation boundary.
+    pub(crate) unsent: Vec<u8>,
     /// The writer is parked on `write_cv` and must be woken for new bytes.
     pub(crate) writer_idle: bool,
     /// The transport has bytes of its own to send (a WebSocket pong, TLS records).
@@ -120,10 +128,14 @@ pub(crate) struct WriteState {
 
 /// Messages sent from the handles and the I/O threads to the supervisor.
 pub(crate) enum Ctl {
-    /// The reader or writer hit an error: the connection is broken.
-    Failed(Error),
+    /// The reader or writer of transport generation `gen` hit an error: that transport is broken.
+    Failed { gen: u64, err: Error },
     /// The user closes the connection; the writer may send what is queued until then.
     Close(std::time::Instant),
+    /// The user asks to move to the next server of the pool.
+    ForceReconnect,
+    /// The server of generation `gen` sent an INFO (cluster changes, lame duck mode).
+    Info { gen: u64 },
 }
 
 pub(crate) struct Shared {
@@ -157,6 +169,8 @@ impl Shared {
             max_payload: AtomicUsize::new(1024 * 1024),
             write: Mutex::new(WriteState {
                 buf: Vec::with_capacity(64 * 1024),
+                down: true,
+                unsent: Vec::new(),
                 writer_idle: false,
                 kicked: false,
                 closing: false,
@@ -214,11 +228,15 @@ impl Shared {
         self.wake(&mut w);
     }
 
-    /// Queues raw protocol bytes (SUB, UNSUB, PONG).
+    /// Queues raw protocol bytes (SUB, UNSUB, PONG). While disconnected nothing is queued:
+    /// the subscription table is replayed on reconnect.
     pub(crate) fn send_raw(&self, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         let mut w = self.write.lock();
         if let Some(e) = &w.error {
             return Err(e.clone());
+        }
+        if w.down {
+            return Ok(());
         }
         let start = w.buf.len();
         f(&mut w.buf);
@@ -270,6 +288,23 @@ impl Shared {
             if w.closing {
                 return Err(Error::new(ErrorKind::Closed, "the connection is closing"));
             }
+            if w.down {
+                let limit = self.opts.reconnect_buffer;
+                if limit == 0 {
+                    return Err(Error::new(
+                        ErrorKind::Disconnected,
+                        "not connected, and the reconnect buffer is off",
+                    ));
+                }
+                let need = subject.len() + reply.map_or(0, str::len) + hlen + payload.len() + 40;
+                if w.buf.len() + need > limit {
+                    return Err(Error::new(
+                        ErrorKind::BufferFull,
+                        format!("not connected, and the reconnect buffer ({limit} bytes) is full"),
+                    ));
+                }
+                break;
+            }
             if w.buf.len() < self.opts.write_buffer {
                 break;
             }
@@ -313,6 +348,9 @@ impl Shared {
         let mut w = self.write.lock();
         if let Some(e) = &w.error {
             return Err(e.clone());
+        }
+        if w.down {
+            return Err(Error::new(ErrorKind::Disconnected, "not connected"));
         }
         w.pongs.push_back(waiter);
         w.buf.extend_from_slice(encode::PING);

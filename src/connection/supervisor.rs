@@ -1,70 +1,428 @@
-//! The supervisor thread: owns the reader and writer threads of a live connection, sends the
-//! keepalive PINGs, declares the connection stale after `max_pings_out` unanswered ones, and
-//! tears everything down when the connection fails or is closed.
+//! The supervisor thread owns a connection's life: it starts a reader and a writer thread for
+//! each transport, sends the keepalive PINGs, and when a transport breaks (or goes stale, or
+//! the user forces it, or the server goes into lame duck mode) it tears the transport down and
+//! reconnects through the server pool. The reader and writer never reconnect on their own.
+//!
+//! While there is no transport the connection is "down": publishes are kept in the reconnect
+//! buffer, subscriptions stay in the table, flushes fail at once. On reconnect, in this order:
+//! the handshake, one SUB per live subscription (with the remaining count of an
+//! auto-unsubscribe), the request inbox, then the buffered publishes.
 
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rand::Rng;
 
+use crate::connection::handshake;
+use crate::connection::pool::{Pool, Removed};
+use crate::connection::reader;
 use crate::connection::shared::{Ctl, Shared, State};
-use crate::error::{Error, ErrorKind};
+use crate::connection::writer;
+use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
+use crate::proto::{encode, scan};
+use crate::transport::{Kick, TlsSetup};
+use crate::url::ServerUrl;
 
 /// The threads and socket of one live transport.
 pub(crate) struct Io {
-    pub(crate) reader: JoinHandle<()>,
-    pub(crate) writer: JoinHandle<()>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
     /// Disconnects when the writer thread ends (its sender is dropped).
-    pub(crate) writer_done: Receiver<()>,
-    pub(crate) socket: TcpStream,
+    writer_done: Receiver<()>,
+    socket: TcpStream,
+    url: ServerUrl,
+    /// Which transport this is; messages from older ones are ignored.
+    gen: u64,
 }
 
-pub(crate) fn run(shared: Arc<Shared>, io: Io, ctl: Receiver<Ctl>) {
-    let interval = shared.opts.ping_interval;
-    let mut next_ping = Instant::now() + interval;
-    let reason = loop {
-        match ctl.recv_deadline(next_ping) {
-            Ok(Ctl::Failed(e)) => break Some(Err(e)),
-            Ok(Ctl::Close(deadline)) => break Some(Ok(deadline)),
-            Err(RecvTimeoutError::Timeout) => {
-                next_ping = Instant::now() + interval;
-                let out = shared.pings_out.fetch_add(1, Ordering::Relaxed) + 1;
-                if out > shared.opts.max_pings_out {
-                    break Some(Err(Error::new(
-                        ErrorKind::StaleConnection,
-                        format!(
-                            "the server answered none of the last {} pings",
-                            shared.opts.max_pings_out
-                        ),
-                    )));
-                }
-                shared.keepalive_ping();
+pub(crate) struct Supervisor {
+    shared: Arc<Shared>,
+    ctl: Receiver<Ctl>,
+    pool: Pool,
+    tls: TlsSetup,
+    gen: u64,
+    jitter: Duration,
+}
+
+/// Why reconnecting stopped.
+enum Stop {
+    /// The user closed the connection.
+    Closed,
+    /// No server is left in the pool.
+    Exhausted(Error),
+}
+
+/// How a connected period ended.
+enum Outcome {
+    Close(Instant),
+    Lost(Error),
+}
+
+impl Supervisor {
+    pub(crate) fn new(shared: Arc<Shared>, ctl: Receiver<Ctl>, pool: Pool, tls: TlsSetup) -> Self {
+        let opts = &shared.opts;
+        let tls_in_pool =
+            opts.require_tls || opts.tls_first || pool.urls().any(|u| u.scheme.is_tls());
+        let jitter = if tls_in_pool {
+            opts.jitter_tls
+        } else {
+            opts.jitter
+        };
+        Supervisor {
+            shared,
+            ctl,
+            pool,
+            tls,
+            gen: 0,
+            jitter,
+        }
+    }
+
+    /// One pass over the pool on the caller's thread, for `connect()`: the first server that
+    /// answers, or the last error.
+    pub(crate) fn first_pass(&mut self) -> Result<Io> {
+        let mut last = None;
+        for _ in 0..self.pool.len() {
+            let Some(url) = self.pool.next() else { break };
+            match self.attempt(&url) {
+                Ok(io) => return Ok(io),
+                Err(e) => last = Some(e),
             }
-            // Cannot happen while `shared` (which holds a sender) is alive; treat as close.
-            Err(RecvTimeoutError::Disconnected) => break None,
         }
-    };
-    let reason = match reason {
-        Some(Ok(deadline)) => {
-            close_gracefully(&shared, io, deadline);
-            None
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::InvalidOption, "no server URL")))
+    }
+
+    /// Runs the connection until it is closed; `first` is the transport `connect()` opened, or
+    /// `None` to start by connecting (`retry_on_initial_connect`).
+    pub(crate) fn run(mut self, first: Option<Io>) {
+        let mut io = first;
+        let mut ever_connected = io.is_some();
+        let reason = loop {
+            let cur = match io.take() {
+                Some(cur) => cur,
+                None => match self.reconnect(ever_connected) {
+                    Ok(cur) => {
+                        ever_connected = true;
+                        cur
+                    }
+                    Err(Stop::Closed) => break None,
+                    Err(Stop::Exhausted(e)) => break Some(e),
+                },
+            };
+            match self.serve(&cur) {
+                Outcome::Close(deadline) => {
+                    close_gracefully(&self.shared, cur, deadline);
+                    break None;
+                }
+                Outcome::Lost(e) => {
+                    log::warn!("disconnected from {}: {e}", cur.url);
+                    self.shared.emit(Event::Disconnected { reason: e.clone() });
+                    go_down(&self.shared, cur);
+                    if !self.shared.opts.allow_reconnect {
+                        break Some(e);
+                    }
+                }
+            }
+        };
+        finish(&self.shared, reason);
+    }
+
+    /// Opens a transport to `url` and starts its reader and writer.
+    fn attempt(&mut self, url: &ServerUrl) -> Result<Io> {
+        self.gen += 1;
+        let io = connect(&self.shared, url, &self.tls, self.gen);
+        match &io {
+            Ok(_) => {
+                self.pool.connected(url);
+                self.take_info(url);
+            }
+            Err(e) => {
+                log::debug!("connecting to {url} failed: {e}");
+                let max = self.shared.opts.max_reconnects;
+                match self.pool.failed(url, e, max) {
+                    Removed::No => {}
+                    Removed::AttemptsExhausted => {
+                        log::warn!("giving up on {url} after {max:?} failed attempts")
+                    }
+                    Removed::SameAuthErrorTwice => {
+                        log::warn!("giving up on {url}: the same authorization error twice")
+                    }
+                }
+            }
         }
-        None => {
-            close_gracefully(&shared, io, Instant::now());
-            None
+        io
+    }
+
+    /// Tries the pool until a server answers: each server once per pass, a backoff wait
+    /// between passes, never a wait before the first attempt.
+    fn reconnect(&mut self, ever_connected: bool) -> std::result::Result<Io, Stop> {
+        self.shared.set_state(if ever_connected {
+            State::Reconnecting
+        } else {
+            State::Connecting
+        });
+        let mut pass = 0u32;
+        let mut tried = 0usize;
+        let mut last: Option<Error> = None;
+        loop {
+            while let Ok(msg) = self.ctl.try_recv() {
+                if let Ctl::Close(_) = msg {
+                    return Err(Stop::Closed);
+                }
+            }
+            if self.pool.len() == 0 {
+                let e =
+                    last.unwrap_or_else(|| Error::new(ErrorKind::Io, "no server to connect to"));
+                return Err(Stop::Exhausted(e));
+            }
+            if tried >= self.pool.len() {
+                pass += 1;
+                tried = 0;
+                let backoff = &self.shared.opts.backoff;
+                let mut wait = backoff.delay(pass);
+                if backoff.jittered() && !self.jitter.is_zero() {
+                    wait += rand::rng().random_range(Duration::ZERO..self.jitter);
+                }
+                self.sleep(wait)?;
+            }
+            let Some(url) = self.pool.next() else {
+                continue;
+            };
+            tried += 1;
+            match self.attempt(&url) {
+                Ok(io) => {
+                    let event = if ever_connected {
+                        log::info!("reconnected to {url}");
+                        Event::Reconnected {
+                            url: url.to_string(),
+                        }
+                    } else {
+                        Event::Connected {
+                            url: url.to_string(),
+                        }
+                    };
+                    self.shared.emit(event);
+                    return Ok(io);
+                }
+                Err(e) => last = Some(e),
+            }
         }
-        Some(Err(e)) => {
-            log::warn!("connection lost: {e}");
-            shared.emit(Event::Disconnected { reason: e.clone() });
-            abort(&shared, io, e.clone());
-            Some(e)
+    }
+
+    /// Waits `d`, unless the user closes the connection meanwhile.
+    fn sleep(&self, d: Duration) -> std::result::Result<(), Stop> {
+        let until = Instant::now() + d;
+        loop {
+            match self.ctl.recv_deadline(until) {
+                Ok(Ctl::Close(_)) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Stop::Closed)
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return Ok(()),
+            }
         }
-    };
-    finish(&shared, reason);
+    }
+
+    /// While connected: keepalive, INFO updates, lame duck migration, until the transport is
+    /// lost or the user closes.
+    fn serve(&mut self, cur: &Io) -> Outcome {
+        let interval = self.shared.opts.ping_interval;
+        let mut next_ping = Instant::now() + interval;
+        let mut leave_at: Option<Instant> = None;
+        let mut lame_duck_seen = false;
+        self.shared.set_state(State::Connected);
+        loop {
+            let deadline = leave_at.map_or(next_ping, |l| l.min(next_ping));
+            match self.ctl.recv_deadline(deadline) {
+                Ok(Ctl::Failed { gen, err }) if gen == cur.gen => return Outcome::Lost(err),
+                Ok(Ctl::Close(deadline)) => return Outcome::Close(deadline),
+                Ok(Ctl::ForceReconnect) => {
+                    return Outcome::Lost(Error::new(
+                        ErrorKind::Disconnected,
+                        "reconnect forced by the user",
+                    ))
+                }
+                Ok(Ctl::Info { gen }) if gen == cur.gen => {
+                    if self.take_info(&cur.url) && !lame_duck_seen {
+                        lame_duck_seen = true;
+                        leave_at = self.lame_duck(&cur.url);
+                    }
+                }
+                Ok(_) => {} // from an older transport
+                Err(RecvTimeoutError::Disconnected) => return Outcome::Close(Instant::now()),
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    if leave_at.is_some_and(|t| now >= t) {
+                        return Outcome::Lost(Error::new(
+                            ErrorKind::Disconnected,
+                            format!("left {} before its lame duck eviction", cur.url),
+                        ));
+                    }
+                    if now >= next_ping {
+                        next_ping = now + interval;
+                        let out = self.shared.pings_out.fetch_add(1, Ordering::Relaxed) + 1;
+                        if out > self.shared.opts.max_pings_out {
+                            return Outcome::Lost(Error::new(
+                                ErrorKind::StaleConnection,
+                                format!(
+                                    "the server answered none of the last {} pings",
+                                    self.shared.opts.max_pings_out
+                                ),
+                            ));
+                        }
+                        self.shared.keepalive_ping();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the latest INFO into the pool; `true` when it announces lame duck mode.
+    fn take_info(&mut self, current: &ServerUrl) -> bool {
+        let info = self.shared.info.read().clone();
+        if !self.shared.opts.ignore_discovered && !info.connect_urls.is_empty() {
+            let (added, removed) = self.pool.update(&info.connect_urls, current);
+            if !added.is_empty() || !removed.is_empty() {
+                log::debug!("server pool: +{added:?} -{removed:?}");
+                self.shared.emit(Event::ServersChanged { added, removed });
+            }
+        }
+        info.ldm
+    }
+
+    /// The server announced lame duck mode: report it, and pick a moment to leave.
+    fn lame_duck(&self, url: &ServerUrl) -> Option<Instant> {
+        log::warn!("{url} is entering lame duck mode");
+        self.shared.emit(Event::LameDuckMode {
+            url: url.to_string(),
+        });
+        let opts = &self.shared.opts;
+        let elsewhere = self
+            .pool
+            .urls()
+            .any(|u| u.host_port() != url.host_port() || u.scheme != url.scheme);
+        if !opts.lame_duck_migration || !opts.allow_reconnect || !elsewhere {
+            return None;
+        }
+        let window = opts.lame_duck_window;
+        let after = if window.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::rng().random_range(Duration::ZERO..window)
+        };
+        Some(Instant::now() + after)
+    }
+}
+
+/// Opens a transport to `url`: handshake, then the subscriptions and buffered publishes go
+/// into the write buffer in order, then the reader and writer threads start.
+fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> Result<Io> {
+    let weak = Arc::downgrade(shared);
+    let kick: Kick = Arc::new(move || {
+        if let Some(s) = weak.upgrade() {
+            s.kick_writer();
+        }
+    });
+    let est = handshake::establish(shared, url, tls, kick)?;
+    let socket = est
+        .conn
+        .socket
+        .try_clone()
+        .map_err(|e| Error::io("cloning the socket", e))?;
+    let handshake::Established { conn, rest, .. } = est;
+    go_up(shared);
+    *shared.url.write() = Some(url.to_string());
+    let spawn_err = |e: std::io::Error| Error::io("starting a connection thread", e);
+    let (done_tx, writer_done) = crossbeam_channel::bounded::<()>(0);
+    let s = shared.clone();
+    let out = conn.writer;
+    let writer = std::thread::Builder::new()
+        .name("natsws-writer".into())
+        .spawn(move || {
+            let _done = done_tx;
+            writer::run(s, out, gen)
+        })
+        .map_err(spawn_err)?;
+    let s = shared.clone();
+    let input = conn.reader;
+    let reader = std::thread::Builder::new()
+        .name("natsws-reader".into())
+        .spawn(move || reader::run(s, input, rest, gen))
+        .map_err(spawn_err)?;
+    Ok(Io {
+        reader,
+        writer,
+        writer_done,
+        socket,
+        url: url.clone(),
+        gen,
+    })
+}
+
+/// A new transport is up: replay the subscription table (and the request inbox) ahead of the
+/// buffered publishes, and let sends through again. The table and inbox locks are held until
+/// the connection is marked up, so a subscription made meanwhile is either replayed here or
+/// sent by `subscribe` itself.
+fn go_up(shared: &Shared) {
+    let subs = shared.subs.lock();
+    let mux = shared.mux.lock();
+    let mut out = Vec::new();
+    let mut sids: Vec<&u64> = subs.keys().collect();
+    sids.sort();
+    for sid in sids {
+        let e = &subs[sid];
+        encode::sub(&mut out, &e.subject, e.queue.as_deref(), *sid);
+        if let Some(max) = e.max {
+            encode::unsub(&mut out, *sid, Some(max.saturating_sub(e.delivered)));
+        }
+    }
+    if mux.sid != 0 {
+        let wildcard = format!("{}*", mux.prefix);
+        encode::sub(&mut out, &wildcard, None, mux.sid);
+    }
+    let mut w = shared.write.lock();
+    out.append(&mut w.buf);
+    w.buf = out;
+    w.down = false;
+    w.pongs.clear();
+    shared.pings_out.store(0, Ordering::Relaxed);
+}
+
+/// The transport is gone: stop its threads and keep, of everything not sent, the publishes.
+fn go_down(shared: &Shared, io: Io) {
+    {
+        let mut w = shared.write.lock();
+        w.down = true;
+        fail_flushes(&mut w.pongs);
+        shared.write_cv.notify_all();
+        shared.space_cv.notify_all();
+    }
+    let _ = io.socket.shutdown(Shutdown::Both);
+    let _ = io.writer.join();
+    let _ = io.reader.join();
+    let mut w = shared.write.lock();
+    let mut all = std::mem::take(&mut w.unsent);
+    all.extend_from_slice(&w.buf);
+    w.buf.clear();
+    scan::retain_publishes(&all, &mut w.buf);
+    *shared.url.write() = None;
+}
+
+fn fail_flushes(
+    pongs: &mut std::collections::VecDeque<Option<crossbeam_channel::Sender<Result<()>>>>,
+) {
+    let gone = Error::new(
+        ErrorKind::Disconnected,
+        "the connection was lost before the PONG",
+    );
+    for waiter in pongs.drain(..).flatten() {
+        let _ = waiter.try_send(Err(gone.clone()));
+    }
 }
 
 /// Lets the writer send everything queued until `deadline`, then closes.
@@ -81,18 +439,7 @@ fn close_gracefully(shared: &Shared, io: Io, deadline: Instant) {
         shared,
         Error::new(ErrorKind::Closed, "the connection was closed"),
     );
-    let _ = io.socket.shutdown(std::net::Shutdown::Both);
-    let _ = io.writer.join();
-    let _ = io.reader.join();
-}
-
-/// Stops at once: nothing more is sent.
-fn abort(shared: &Shared, io: Io, reason: Error) {
-    set_final_error(
-        shared,
-        Error::new(ErrorKind::Closed, "the connection was lost").with_source(reason),
-    );
-    let _ = io.socket.shutdown(std::net::Shutdown::Both);
+    let _ = io.socket.shutdown(Shutdown::Both);
     let _ = io.writer.join();
     let _ = io.reader.join();
 }
@@ -103,23 +450,30 @@ fn set_final_error(shared: &Shared, err: Error) {
     if w.error.is_none() {
         w.error = Some(err);
     }
-    let gone = Error::new(
-        ErrorKind::Disconnected,
-        "the connection ended before the PONG",
-    );
-    for waiter in w.pongs.drain(..).flatten() {
-        let _ = waiter.try_send(Err(gone.clone()));
+    fail_flushes(&mut w.pongs);
+    if !w.buf.is_empty() {
+        log::warn!(
+            "closing with {} bytes of publishes that could not be sent",
+            w.buf.len()
+        );
     }
     w.buf.clear();
+    w.unsent.clear();
     shared.write_cv.notify_all();
     shared.space_cv.notify_all();
 }
 
 /// Ends every subscription and request, records why, and marks the connection closed.
 fn finish(shared: &Shared, reason: Option<Error>) {
+    let closed = match &reason {
+        None => Error::new(ErrorKind::Closed, "the connection was closed"),
+        Some(e) => Error::new(ErrorKind::Closed, "the connection was lost").with_source(e.clone()),
+    };
+    set_final_error(shared, closed);
     shared.subs.lock().clear();
     shared.mux.lock().waiters.clear();
     *shared.close_reason.lock() = reason.clone();
+    *shared.url.write() = None;
     // The event first: whoever `close()` or `closed()` wakes must find it queued.
     shared.emit(Event::Closed { reason });
     shared.set_state(State::Closed);

@@ -30,7 +30,15 @@ pub(crate) trait ReadHalf: Send {
 /// The writing side: takes protocol bytes. `write_all(&[])` sends only what the transport itself
 /// has queued (a WebSocket pong, TLS records), so the writer calls it when kicked with no data.
 pub(crate) trait WriteHalf: Send {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Writes all of `data`. On error, `*sent` says how many leading bytes of `data` were
+    /// handed to the operating system in full; the rest never left this process.
+    fn write_tracked(&mut self, data: &[u8], sent: &mut usize) -> io::Result<()>;
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut sent = 0;
+        self.write_tracked(data, &mut sent)
+    }
+
     /// Says goodbye where the transport has a way to (a WebSocket close frame, a TLS
     /// close_notify); errors are ignored, the socket is shut down afterwards anyway.
     fn close(&mut self);

@@ -83,11 +83,17 @@ impl ReadHalf for TcpRead {
 }
 
 impl WriteHalf for TcpWrite {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        if data.is_empty() {
-            return Ok(());
+    fn write_tracked(&mut self, data: &[u8], sent: &mut usize) -> io::Result<()> {
+        *sent = 0;
+        while *sent < data.len() {
+            match self.0.write(&data[*sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        self.0.write_all(data)
+        Ok(())
     }
 
     fn close(&mut self) {}

@@ -69,10 +69,10 @@ pub(crate) fn handshake(
     setup: &TlsSetup,
     deadline: Instant,
 ) -> Result<ClientConnection> {
-    let name = ServerName::try_from(url.host.clone()).map_err(|e| {
+    let name = ServerName::try_from(url.tls_name().to_string()).map_err(|e| {
         Error::new(
             ErrorKind::Tls,
-            format!("'{}' is not a valid TLS server name", url.host),
+            format!("'{}' is not a valid TLS server name", url.tls_name()),
         )
         .with_source(e)
     })?;
@@ -195,7 +195,8 @@ impl ReadHalf for TlsRead {
 const ENCRYPT_SLICE: usize = 256 * 1024;
 
 impl WriteHalf for TlsWrite {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+    fn write_tracked(&mut self, data: &[u8], sent: &mut usize) -> io::Result<()> {
+        *sent = 0;
         let mut rest = data;
         loop {
             let take = rest.len().min(ENCRYPT_SLICE);
@@ -212,6 +213,7 @@ impl WriteHalf for TlsWrite {
             if !self.out.is_empty() {
                 self.sock.write_all(&self.out)?;
             }
+            *sent += take;
             rest = &rest[take..];
             if rest.is_empty() {
                 return Ok(());

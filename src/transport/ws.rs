@@ -419,7 +419,8 @@ impl WsWrite {
 }
 
 impl WriteHalf for WsWrite {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+    fn write_tracked(&mut self, data: &[u8], sent: &mut usize) -> io::Result<()> {
+        *sent = 0;
         self.send_outbox()?;
         if data.is_empty() || self.closed {
             return self.inner.write_all(&[]);
@@ -428,6 +429,7 @@ impl WriteHalf for WsWrite {
             self.frame.clear();
             write_frame(&mut self.frame, OpCode::Data(Data::Binary), chunk);
             self.inner.write_all(&self.frame)?;
+            *sent += chunk.len();
         }
         Ok(())
     }
@@ -492,8 +494,9 @@ mod tests {
     #[derive(Clone, Default)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
     impl WriteHalf for Sink {
-        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        fn write_tracked(&mut self, data: &[u8], sent: &mut usize) -> io::Result<()> {
             self.0.lock().extend_from_slice(data);
+            *sent = data.len();
             Ok(())
         }
         fn close(&mut self) {}
