@@ -1,5 +1,84 @@
 //! natsws: a synchronous NATS client over WebSocket (`ws://`, `wss://`), TCP (`nats://`) and
 //! TLS (`tls://`), for programs that do not want an async runtime.
+//!
+//! Every call blocks the calling thread and nothing else: each connection has a reader thread,
+//! a writer thread and a supervisor thread of its own, so publishing never waits for the
+//! network, a slow subscriber never stalls the others, and an idle connection costs nothing.
+//!
+//! # A tour
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! # fn main() -> natsws::Result<()> {
+//! // Connect: the scheme picks the transport (nats, tls, ws, wss).
+//! let nc = natsws::connect("ws://127.0.0.1:8080")?;
+//!
+//! // Subscribe; a Subscription is an iterator of messages.
+//! let sub = nc.subscribe("greet.*")?;
+//!
+//! // Publish. `Ok` means queued for the writer thread; `flush` waits for the server.
+//! nc.publish("greet.joe", "hello")?;
+//! nc.flush()?;
+//!
+//! let msg = sub.next_timeout(Duration::from_secs(1))?;
+//! println!("{} says {:?}", msg.subject, msg.payload);
+//!
+//! // Request/reply: a responder in a thread, and a request with a timeout.
+//! let responder = nc.subscribe("time")?;
+//! std::thread::spawn(move || {
+//!     for req in responder {
+//!         let _ = req.respond("noon");
+//!     }
+//! });
+//! let reply = nc.request_timeout("time", "", Duration::from_secs(2))?;
+//! assert_eq!(&reply.payload[..], b"noon");
+//!
+//! // Close sends what was published, then closes (dropping the last handle does the same).
+//! nc.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Options
+//!
+//! [`Options`] is a builder that ends in [`connect`](Options::connect):
+//!
+//! ```no_run
+//! # fn main() -> natsws::Result<()> {
+//! let nc = natsws::Options::new()
+//!     .name("edge-17")
+//!     .add_root_certificate("ca.pem") // trust a private CA for wss:// or tls://
+//!     .connect("wss://nats.example.com")?;
+//! # Ok(()) }
+//! ```
+//!
+//! URLs: one, a comma-separated list, or a slice; the first that answers is used. A URL without
+//! a scheme means `nats://` (nats.go's rule; note that nats.ws assumes `wss://` instead).
+//! Default ports: 4222 for `nats`/`tls`, 80 for `ws`, 443 for `wss`. `user:pass@` or `token@`
+//! in a URL authenticate.
+//!
+//! # Errors
+//!
+//! Every call returns [`Result`]; [`Error::kind`] gives an [`ErrorKind`] to match on.
+//! Bad input is refused before anything reaches the wire and leaves the connection up:
+//! an invalid subject ([`ErrorKind::InvalidSubject`]), a payload over the server's
+//! `max_payload` ([`ErrorKind::MaxPayload`]), a bad header ([`ErrorKind::InvalidHeader`]).
+//! A request nobody listens to fails at once with [`ErrorKind::NoResponders`]. Errors the
+//! server reports without closing (a permissions violation) go to the subscription or request
+//! they concern and to [`Connection::events`]. Nothing from the network can make natsws panic.
+//!
+//! # Testing with a real server
+//!
+//! With the cargo feature `test-server`, [`test_server::NatsServer`] starts a real
+//! `nats-server` on free loopback ports (tcp plus ws or wss, with a generated CA) and kills it
+//! when dropped.
+//!
+//! # Logging
+//!
+//! natsws logs through the [`log`](https://docs.rs/log) crate. At `trace` level every protocol
+//! line in and out is logged (what nats.ws calls `debug`), except that CONNECT is shown with
+//! its secrets redacted; payloads are not logged. Disconnections and slow consumers are
+//! `warn`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,3 +107,20 @@ pub use proto::ServerInfo;
 pub use request::{RequestMany, RequestManyOptions};
 pub use subscription::{Iter, Subscription};
 pub use url::IntoServerList;
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        assert_send_sync::<crate::Connection>();
+        assert_send_sync::<crate::Message>();
+        assert_send_sync::<crate::Error>();
+        assert_send::<crate::Subscription>();
+        assert_send::<crate::RequestMany>();
+        fn clone<T: Clone>() {}
+        clone::<crate::Connection>();
+    }
+}

@@ -110,6 +110,7 @@ pub struct Builder {
     no_websocket: bool,
     websocket_tls: bool,
     client_tls: bool,
+    tls_first: bool,
     extra_config: String,
     args: Vec<String>,
 }
@@ -145,6 +146,17 @@ impl Builder {
     /// client URL is then `tls://localhost:PORT`.
     pub fn client_tls(mut self, on: bool) -> Self {
         self.client_tls = on;
+        self
+    }
+
+    /// TLS on the client port with the TLS handshake before INFO (`handshake_first`), for
+    /// clients using [`Options::tls_first`](crate::Options::tls_first). Implies
+    /// [`client_tls`](Builder::client_tls).
+    pub fn tls_handshake_first(mut self, on: bool) -> Self {
+        self.tls_first = on;
+        if on {
+            self.client_tls = true;
+        }
         self
     }
 
@@ -462,9 +474,13 @@ impl NatsServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
             .map_err(|e| format!("connect to client port {port}: {e}"))?;
-        let info = read_line(&mut conn).map_err(|e| format!("read INFO on port {port}: {e}"))?;
-        if !info.starts_with("INFO ") {
-            return Err(format!("client port {port} sent {info:?} instead of INFO"));
+        // With handshake_first the server waits for a TLS ClientHello: accepting is enough.
+        if !self.builder.tls_first {
+            let info =
+                read_line(&mut conn).map_err(|e| format!("read INFO on port {port}: {e}"))?;
+            if !info.starts_with("INFO ") {
+                return Err(format!("client port {port} sent {info:?} instead of INFO"));
+            }
         }
         if let Some(ws) = ws_port {
             let addr = SocketAddr::from(([127, 0, 0, 1], ws));
@@ -521,7 +537,11 @@ impl NatsServer {
         let _ = writeln!(c, "port: {}", port(Some(self.port)));
         c.push_str("jetstream: disabled\n");
         if self.builder.client_tls {
-            let _ = writeln!(c, "{}", tls_block.replace("\n  ", "\n"));
+            let mut block = tls_block.replace("\n  ", "\n");
+            if self.builder.tls_first {
+                block = block.replace("\n}", "\n    handshake_first: true\n}");
+            }
+            let _ = writeln!(c, "{block}");
         }
         if !self.builder.no_websocket {
             let _ = writeln!(c, "websocket {{");

@@ -380,10 +380,12 @@ impl Shared {
                 return Ok(());
             }
         }
+        // One deadline for the whole close: the flush, then the writer's last write.
+        let deadline = Instant::now() + self.opts.close_timeout;
         if self.write.lock().error.is_none() {
             let _ = self.flush(self.opts.close_timeout);
         }
-        let _ = self.ctl.send(shared::Ctl::Close);
+        let _ = self.ctl.send(shared::Ctl::Close(deadline));
         let mut st = self.state.lock();
         while *st != State::Closed {
             self.state_cv.wait(&mut st);

@@ -122,8 +122,8 @@ pub(crate) struct WriteState {
 pub(crate) enum Ctl {
     /// The reader or writer hit an error: the connection is broken.
     Failed(Error),
-    /// The user closes the connection.
-    Close,
+    /// The user closes the connection; the writer may send what is queued until then.
+    Close(std::time::Instant),
 }
 
 pub(crate) struct Shared {
@@ -266,6 +266,9 @@ impl Shared {
         loop {
             if let Some(e) = &w.error {
                 return Err(e.clone());
+            }
+            if w.closing {
+                return Err(Error::new(ErrorKind::Closed, "the connection is closing"));
             }
             if w.buf.len() < self.opts.write_buffer {
                 break;

@@ -28,19 +28,19 @@ pub(crate) fn run(shared: Arc<Shared>, io: Io, ctl: Receiver<Ctl>) {
     let mut next_ping = Instant::now() + interval;
     let reason = loop {
         match ctl.recv_deadline(next_ping) {
-            Ok(Ctl::Failed(e)) => break Some(e),
-            Ok(Ctl::Close) => break None,
+            Ok(Ctl::Failed(e)) => break Some(Err(e)),
+            Ok(Ctl::Close(deadline)) => break Some(Ok(deadline)),
             Err(RecvTimeoutError::Timeout) => {
                 next_ping = Instant::now() + interval;
                 let out = shared.pings_out.fetch_add(1, Ordering::Relaxed) + 1;
                 if out > shared.opts.max_pings_out {
-                    break Some(Error::new(
+                    break Some(Err(Error::new(
                         ErrorKind::StaleConnection,
                         format!(
                             "the server answered none of the last {} pings",
                             shared.opts.max_pings_out
                         ),
-                    ));
+                    )));
                 }
                 shared.keepalive_ping();
             }
@@ -48,19 +48,27 @@ pub(crate) fn run(shared: Arc<Shared>, io: Io, ctl: Receiver<Ctl>) {
             Err(RecvTimeoutError::Disconnected) => break None,
         }
     };
-    match &reason {
-        None => close_gracefully(&shared, io),
-        Some(e) => {
+    let reason = match reason {
+        Some(Ok(deadline)) => {
+            close_gracefully(&shared, io, deadline);
+            None
+        }
+        None => {
+            close_gracefully(&shared, io, Instant::now());
+            None
+        }
+        Some(Err(e)) => {
             log::warn!("connection lost: {e}");
             shared.emit(Event::Disconnected { reason: e.clone() });
             abort(&shared, io, e.clone());
+            Some(e)
         }
-    }
+    };
     finish(&shared, reason);
 }
 
-/// Lets the writer send everything queued (bounded by `close_timeout`), then closes.
-fn close_gracefully(shared: &Shared, io: Io) {
+/// Lets the writer send everything queued until `deadline`, then closes.
+fn close_gracefully(shared: &Shared, io: Io, deadline: Instant) {
     {
         let mut w = shared.write.lock();
         w.closing = true;
@@ -68,7 +76,7 @@ fn close_gracefully(shared: &Shared, io: Io) {
         shared.write_cv.notify_one();
     }
     // The writer exits after its last write; past the deadline the socket is shut under it.
-    let _ = io.writer_done.recv_timeout(shared.opts.close_timeout);
+    let _ = io.writer_done.recv_deadline(deadline);
     set_final_error(
         shared,
         Error::new(ErrorKind::Closed, "the connection was closed"),
@@ -112,6 +120,7 @@ fn finish(shared: &Shared, reason: Option<Error>) {
     shared.subs.lock().clear();
     shared.mux.lock().waiters.clear();
     *shared.close_reason.lock() = reason.clone();
-    shared.set_state(State::Closed);
+    // The event first: whoever `close()` or `closed()` wakes must find it queued.
     shared.emit(Event::Closed { reason });
+    shared.set_state(State::Closed);
 }

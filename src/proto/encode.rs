@@ -113,28 +113,44 @@ pub fn connect(out: &mut Vec<u8>, info: &ConnectInfo) {
 /// `Debug` shows `<redacted>` instead of `pass`, `auth_token`, `jwt` and `sig`.
 #[derive(Clone, Default, Serialize)]
 pub struct ConnectInfo {
+    /// Ask for `+OK` after every operation (natsws sends `false`).
     pub verbose: bool,
+    /// Ask the server for strict checking.
     pub pedantic: bool,
+    /// The client library's language, for monitoring.
     pub lang: String,
+    /// The client library's version.
     pub version: String,
+    /// Protocol level; 1 accepts asynchronous INFO.
     pub protocol: u8,
+    /// Deliver this connection's own publishes to its own subscriptions.
     pub echo: bool,
+    /// The client sends HPUB and accepts HMSG.
     pub headers: bool,
+    /// A request with no subscriber gets a 503 status message.
     pub no_responders: bool,
+    /// A name for the connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// User name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Password (secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass: Option<String>,
+    /// Token (secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
+    /// User JWT (secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt: Option<String>,
+    /// Public NKey of the user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nkey: Option<String>,
+    /// Signature of the server's nonce (secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
+    /// The client uses TLS.
     pub tls_required: bool,
 }
 

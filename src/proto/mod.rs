@@ -78,6 +78,19 @@ pub mod testing {
         }
     }
 
+    /// Pseudo-random chunk sizes (1..=64, or 1..=4096 for odd seeds) derived from `seed`,
+    /// for [`feed`].
+    pub fn seeded_chunks(seed: u8) -> impl FnMut() -> usize {
+        let max = if seed & 1 == 1 { 4096 } else { 64 };
+        let mut x = (u64::from(seed) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            1 + (x % max) as usize
+        }
+    }
+
     /// Feeds `input` in chunks of `next_chunk()` bytes (0 is taken as 1) into a growing buffer,
     /// parsing until `Incomplete` after each chunk and dropping consumed bytes, like a reader
     /// loop. Header blocks of `HMSG`s also go through [`crate::Headers::parse`].

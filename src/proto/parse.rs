@@ -36,22 +36,33 @@ pub enum ServerOp<'a> {
     Info(&'a [u8]),
     /// `MSG <subject> <sid> [reply] <size>`.
     Msg {
+        /// The subject it was published to.
         subject: &'a str,
+        /// The subscription it is for.
         sid: u64,
+        /// The reply subject, if any.
         reply: Option<&'a str>,
+        /// The payload.
         payload: &'a [u8],
     },
     /// `HMSG <subject> <sid> [reply] <hdr size> <total size>`.
     HMsg {
+        /// The subject it was published to.
         subject: &'a str,
+        /// The subscription it is for.
         sid: u64,
+        /// The reply subject, if any.
         reply: Option<&'a str>,
         /// The whole header block, from `NATS/1.0` through the blank line.
         headers: &'a [u8],
+        /// The payload after the headers.
         payload: &'a [u8],
     },
+    /// `PING`: answer with `PONG`.
     Ping,
+    /// `PONG`: the answer to our oldest `PING`.
     Pong,
+    /// `+OK` (verbose mode only).
     Ok,
     /// `-ERR '<text>'`: the text with the surrounding single quotes removed, trimmed.
     Err(&'a str),
@@ -65,7 +76,10 @@ pub enum Parsed<'a> {
     /// The buffer holds only the start of an operation. `need` is a lower bound on the total
     /// buffer length required (always greater than the current length); it is exact once the
     /// control line is complete.
-    Incomplete { need: usize },
+    Incomplete {
+        /// Bytes needed in total.
+        need: usize,
+    },
 }
 
 fn proto_err(detail: impl Into<String>) -> Error {
@@ -205,7 +219,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Error> {
     let nl = match window.iter().position(|&b| b == b'\n') {
         Some(i) => i,
         None => {
-            if buf.len() > max_line {
+            // A line of exactly max_line bytes may still be waiting for the LF after its CR.
+            let cr_pending = buf.len() == max_line.saturating_add(1) && buf[max_line] == b'\r';
+            if buf.len() > max_line && !cr_pending {
                 return Err(proto_err(format!(
                     "control line longer than {max_line} bytes: {}",
                     show(buf)
@@ -605,6 +621,11 @@ mod tests {
                 Parsed::Incomplete { need: n + 1 }
             );
         }
+        let mut exact = b"MSG abcdefgh 1 1\r".to_vec();
+        assert_eq!(parse(&exact, &l).unwrap(), Parsed::Incomplete { need: 18 });
+        exact.push(b'\n');
+        assert_eq!(parse(&exact, &l).unwrap(), Parsed::Incomplete { need: 21 });
+        assert!(parse(b"MSG abcdefgh 1 1x\r", &l).is_err());
         for n in 17..long.len() {
             assert!(parse(&long[..n], &l).is_err(), "{n}");
         }

@@ -154,9 +154,11 @@ pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<
 fn read_info_line(r: &mut tcp::TcpRead, max_line: usize) -> Result<(Vec<u8>, ServerInfo)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
+    // INFO may be longer than other control lines (a big cluster's connect_urls); the parser
+    // allows it up to max_payload.
     let limits = proto::Limits {
         max_control_line: max_line,
-        max_payload: 0,
+        max_payload: 1024 * 1024,
     };
     loop {
         match proto::parse(&buf, &limits)? {

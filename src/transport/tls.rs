@@ -121,9 +121,11 @@ pub(crate) struct TlsWrite {
 
 pub(crate) fn split(
     sock: TcpStream,
-    conn: ClientConnection,
+    mut conn: ClientConnection,
     kick: Kick,
 ) -> Result<(TlsRead, TlsWrite)> {
+    // The writer drains the session right after each slice, so its buffer need not be capped.
+    conn.set_buffer_limit(None);
     let w = sock
         .try_clone()
         .map_err(|e| Error::io("cloning the socket", e))?;

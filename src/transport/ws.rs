@@ -23,6 +23,8 @@ use crate::url::ServerUrl;
 
 /// Largest frame we write; bigger writes become several frames.
 const MAX_FRAME: usize = 1024 * 1024;
+/// Size of the raw (framed) read buffer.
+const RAW_BUF: usize = 64 * 1024;
 /// Largest upgrade response head we accept.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
@@ -31,8 +33,10 @@ type Outbox = Arc<Mutex<Vec<u8>>>;
 
 pub(crate) struct WsRead {
     inner: Box<dyn ReadHalf>,
+    /// Raw bytes from the stream: `raw[pos..end]` is not yet decoded.
     raw: Vec<u8>,
     pos: usize,
+    end: usize,
     /// Payload bytes left in the current frame.
     left: u64,
     /// The current frame: a data frame (its mask and how far into it we are) or a control frame.
@@ -135,13 +139,17 @@ pub(crate) fn upgrade(
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    buf.drain(..head_len);
+    // Keep what followed the 101 (usually the INFO frame) as the first raw bytes.
+    let end = buf.len() - head_len;
+    buf.copy_within(head_len.., 0);
+    buf.resize(RAW_BUF.max(end), 0);
     let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
     Ok((
         WsRead {
             inner: reader,
             raw: buf,
             pos: 0,
+            end,
             left: 0,
             frame: Current::None,
             control: Vec::new(),
@@ -225,28 +233,18 @@ fn protocol(why: &str) -> io::Error {
 }
 
 impl WsRead {
-    /// Ensures at least one more raw byte is buffered; `false` on end of stream.
+    /// Reads more raw bytes (keeping the unread ones); `false` on end of stream.
     fn fill(&mut self) -> io::Result<bool> {
-        if self.pos > 0 && self.pos == self.raw.len() {
-            self.raw.clear();
+        if self.pos == self.end {
             self.pos = 0;
-        } else if self.pos > 64 * 1024 {
-            self.raw.drain(..self.pos);
+            self.end = 0;
+        } else if self.end == self.raw.len() {
+            self.raw.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
-        let old = self.raw.len();
-        if self.raw.capacity() - old < 16 * 1024 {
-            self.raw.reserve(64 * 1024);
-        }
-        self.raw.resize(self.raw.capacity(), 0);
-        let n = match self.inner.read(&mut self.raw[old..]) {
-            Ok(n) => n,
-            Err(e) => {
-                self.raw.truncate(old);
-                return Err(e);
-            }
-        };
-        self.raw.truncate(old + n);
+        let n = self.inner.read(&mut self.raw[self.end..])?;
+        self.end += n;
         Ok(n > 0)
     }
 
@@ -297,7 +295,7 @@ impl ReadHalf for WsRead {
             return Err(e.clone().into_io());
         }
         loop {
-            let avail = self.raw.len() - self.pos;
+            let avail = self.end - self.pos;
             match self.frame {
                 Current::Data { mask, offset } if self.left > 0 => {
                     if avail == 0 {
@@ -349,7 +347,7 @@ impl ReadHalf for WsRead {
                 }
                 _ => {
                     // At a frame boundary: decode the next header.
-                    let mut cur = Cursor::new(&self.raw[self.pos..]);
+                    let mut cur = Cursor::new(&self.raw[self.pos..self.end]);
                     let parsed = FrameHeader::parse(&mut cur).map_err(|e| {
                         Error::new(ErrorKind::WebSocket, "bad frame header from the server")
                             .with_source(e)
@@ -454,6 +452,7 @@ impl WriteHalf for WsWrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     #[test]
     fn mask_matches_bytewise_at_every_offset_and_length() {
@@ -471,5 +470,229 @@ mod tests {
                 assert_eq!(fast, slow, "off {off} len {len}");
             }
         }
+    }
+
+    /// Serves scripted chunks, then end of stream.
+    struct Script(VecDeque<Vec<u8>>);
+    impl ReadHalf for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(mut c) = self.0.pop_front() else {
+                return Ok(0);
+            };
+            let n = c.len().min(buf.len());
+            buf[..n].copy_from_slice(&c[..n]);
+            if n < c.len() {
+                self.0.push_front(c.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    /// Records what is written.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl WriteHalf for Sink {
+        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+            self.0.lock().extend_from_slice(data);
+            Ok(())
+        }
+        fn close(&mut self) {}
+    }
+
+    /// A server-side (unmasked unless `mask` is given) frame.
+    fn frame(opcode: OpCode, fin: bool, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let hdr = FrameHeader {
+            is_final: fin,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask,
+        };
+        let mut out = Vec::new();
+        hdr.format(payload.len() as u64, &mut out).unwrap();
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(m) = mask {
+            apply_mask(&mut out[start..], m, 0);
+        }
+        out
+    }
+
+    fn reader(chunks: Vec<Vec<u8>>) -> (WsRead, Outbox) {
+        let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
+        let r = WsRead {
+            inner: Box::new(Script(chunks.into())),
+            raw: vec![0; RAW_BUF],
+            pos: 0,
+            end: 0,
+            left: 0,
+            frame: Current::None,
+            control: Vec::new(),
+            outbox: outbox.clone(),
+            kick: Arc::new(|| {}),
+            closed: None,
+        };
+        (r, outbox)
+    }
+
+    fn read_all(r: &mut WsRead) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 7];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Server traffic of every frame shape we must accept, and the NATS bytes it carries.
+    fn stream() -> (Vec<u8>, Vec<u8>) {
+        let big: Vec<u8> = (0..70_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mid: Vec<u8> = vec![b'x'; 300];
+        let mut wire = Vec::new();
+        let mut nats = Vec::new();
+        let mut data = |wire: &mut Vec<u8>, op, fin, p: &[u8], mask| {
+            wire.extend(frame(op, fin, p, mask));
+            nats.extend_from_slice(p);
+        };
+        let bin = OpCode::Data(Data::Binary);
+        data(&mut wire, bin, true, b"INFO {}\r\nPI", None);
+        wire.extend(frame(OpCode::Control(Control::Ping), true, b"hb", None));
+        data(&mut wire, bin, true, b"NG\r\nMSG a 1 2\r\nhi\r\n", None);
+        data(&mut wire, OpCode::Data(Data::Text), true, b"PONG\r\n", None);
+        data(&mut wire, bin, false, b"frag", None);
+        data(
+            &mut wire,
+            OpCode::Data(Data::Continue),
+            true,
+            b"mented",
+            None,
+        );
+        data(&mut wire, bin, true, b"", None);
+        data(&mut wire, bin, true, &mid, None);
+        data(&mut wire, bin, true, &big, None);
+        data(
+            &mut wire,
+            bin,
+            true,
+            b"masked by a confused server",
+            Some([1, 2, 3, 4]),
+        );
+        (wire, nats)
+    }
+
+    #[test]
+    fn frames_split_at_every_point_give_the_same_bytes() {
+        let (wire, nats) = stream();
+        // Every split point of the small head of the stream (the big frame makes the rest),
+        // plus a byte-at-a-time run.
+        for cut in 0..200.min(wire.len()) {
+            // (An empty read means end of stream, so a cut at 0 is one chunk.)
+            let chunks = [wire[..cut].to_vec(), wire[cut..].to_vec()];
+            let (mut r, outbox) = reader(chunks.into_iter().filter(|c| !c.is_empty()).collect());
+            let got = read_all(&mut r).unwrap();
+            assert!(got == nats, "cut at {cut}: {} bytes differ", got.len());
+            let pong = frame_payloads(&outbox.lock());
+            assert_eq!(pong, vec![(OpCode::Control(Control::Pong), b"hb".to_vec())]);
+        }
+        let bytes: Vec<Vec<u8>> = wire.iter().map(|b| vec![*b]).collect();
+        let (mut r, _) = reader(bytes);
+        let got = read_all(&mut r).unwrap();
+        assert!(got == nats, "byte at a time: {} bytes differ", got.len());
+    }
+
+    /// Decodes client frames (masked) into (opcode, unmasked payload).
+    fn frame_payloads(mut bytes: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let mut cur = Cursor::new(bytes);
+            let (hdr, len) = FrameHeader::parse(&mut cur).unwrap().unwrap();
+            assert!(hdr.is_final);
+            let start = cur.position() as usize;
+            let mut p = bytes[start..start + len as usize].to_vec();
+            apply_mask(&mut p, hdr.mask.expect("client frames are masked"), 0);
+            out.push((hdr.opcode, p));
+            bytes = &bytes[start + len as usize..];
+        }
+        out
+    }
+
+    #[test]
+    fn close_frame_ends_the_stream_with_code_and_reason() {
+        let mut body = 1008u16.to_be_bytes().to_vec();
+        body.extend_from_slice(b"Authentication Failure");
+        let mut wire = frame(OpCode::Data(Data::Binary), true, b"PING\r\n", None);
+        wire.extend(frame(OpCode::Control(Control::Close), true, &body, None));
+        wire.extend(frame(OpCode::Data(Data::Binary), true, b"never", None));
+        let (mut r, outbox) = reader(vec![wire]);
+        let mut buf = [0u8; 64];
+        assert_eq!(r.read(&mut buf).unwrap(), 6);
+        for _ in 0..2 {
+            let err = Error::io("reading", r.read(&mut buf).unwrap_err());
+            assert_eq!(err.kind(), ErrorKind::WebSocket);
+            assert_eq!(
+                err.websocket_close(),
+                Some((1008, "Authentication Failure"))
+            );
+        }
+        let reply = frame_payloads(&outbox.lock());
+        assert_eq!(
+            reply,
+            vec![(
+                OpCode::Control(Control::Close),
+                1008u16.to_be_bytes().to_vec()
+            )]
+        );
+    }
+
+    #[test]
+    fn protocol_violations_are_errors() {
+        let mut rsv = frame(OpCode::Data(Data::Binary), true, b"x", None);
+        rsv[0] |= 0x40;
+        let long_ping = frame(OpCode::Control(Control::Ping), true, &[0u8; 126], None);
+        let frag_ping = frame(OpCode::Control(Control::Ping), false, b"x", None);
+        let mut reserved = frame(OpCode::Data(Data::Binary), true, b"x", None);
+        reserved[0] = (reserved[0] & 0xf0) | 0x3;
+        for wire in [rsv, long_ping, frag_ping, reserved] {
+            let (mut r, _) = reader(vec![wire]);
+            let err = Error::io("reading", read_all(&mut r).unwrap_err());
+            assert_eq!(err.kind(), ErrorKind::WebSocket, "{err}");
+        }
+        // A stream that stops mid-frame is a clean end of stream, not a panic.
+        let wire = frame(OpCode::Data(Data::Binary), true, b"hello", None);
+        let (mut r, _) = reader(vec![wire[..4].to_vec()]);
+        assert_eq!(read_all(&mut r).unwrap(), b"he");
+    }
+
+    #[test]
+    fn writer_frames_are_masked_split_and_preceded_by_control_replies() {
+        let sink = Sink::default();
+        let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
+        let mut w = WsWrite {
+            inner: Box::new(sink.clone()),
+            frame: Vec::new(),
+            outbox: outbox.clone(),
+            closed: false,
+        };
+        write_frame(&mut outbox.lock(), OpCode::Control(Control::Pong), b"p");
+        let data: Vec<u8> = (0..(MAX_FRAME + 10)).map(|i| i as u8).collect();
+        w.write_all(&data).unwrap();
+        w.write_all(&[]).unwrap();
+        w.close();
+        let frames = frame_payloads(&sink.0.lock());
+        assert_eq!(frames.len(), 4);
+        assert_eq!(frames[0], (OpCode::Control(Control::Pong), b"p".to_vec()));
+        assert_eq!(frames[1].0, OpCode::Data(Data::Binary));
+        let mut joined = frames[1].1.clone();
+        joined.extend_from_slice(&frames[2].1);
+        assert_eq!(joined, data);
+        assert_eq!(frames[3].0, OpCode::Control(Control::Close));
+        // After close nothing more is written.
+        let before = sink.0.lock().len();
+        w.write_all(b"late").unwrap();
+        assert_eq!(sink.0.lock().len(), before);
     }
 }
