@@ -1,0 +1,527 @@
+//! The natsws program of the peers benchmark (`../shared/peers`, contract in its README).
+//!
+//! Usage: `cargo run --release --example bench -- --url URL --workload pub|pubsub|reqrep
+//! --count N --size BYTES`
+//!
+//! Prints exactly one JSON line on stdout and exits 0; on failure prints one JSON line with an
+//! `"error"` key and exits non-zero. Diagnostics go to stderr. `PEERS_TIMEOUT_S` (default 120)
+//! is a hard deadline for the whole program: a watchdog thread prints the error line and exits.
+//!
+//! Workloads (subjects `peers.pub`, `peers.pubsub`, `peers.req`; payload SIZE bytes of `a..z`
+//! repeated):
+//! - `pub`: one connection publishes COUNT messages; timed from the first publish until
+//!   `flush()` (a PING/PONG round trip) returns.
+//! - `pubsub`: a subscriber connection (confirmed with `flush()` before timing, read on its own
+//!   thread) and a publisher connection; timed from the first publish until the subscriber
+//!   has received COUNT messages.
+//! - `reqrep`: a responder connection echoes each request on its own thread; the requester
+//!   sends COUNT sequential `request_timeout` calls; p50/p99 latency (nearest rank).
+//!
+//! Every connection uses the default options except the pubsub subscriber's pending limits.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use natsws::{Connection, Options};
+
+const CLIENT: &str = "natsws";
+const SUBJECT_PUB: &str = "peers.pub";
+const SUBJECT_PUBSUB: &str = "peers.pubsub";
+const SUBJECT_REQ: &str = "peers.req";
+const DEFAULT_TIMEOUT_S: u64 = 120;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep --count N --size BYTES";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Pub,
+    PubSub,
+    ReqRep,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Pub => "pub",
+            Workload::PubSub => "pubsub",
+            Workload::ReqRep => "reqrep",
+        }
+    }
+}
+
+struct Args {
+    url: String,
+    workload: Workload,
+    count: usize,
+    size: usize,
+    deadline: Instant,
+    timeout_s: f64,
+}
+
+impl Args {
+    /// "ws" for ws:// and wss:// URLs, "tcp" for everything else (nats://, tls://, host:port).
+    fn transport(&self) -> &'static str {
+        transport_of(&self.url)
+    }
+
+    fn payload(&self) -> Vec<u8> {
+        (0..self.size).map(|i| b'a' + (i % 26) as u8).collect()
+    }
+
+    /// Time left before the deadline (at least 1 ms, so a timeout argument is never zero).
+    fn left(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    }
+}
+
+fn transport_of(url: &str) -> &'static str {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("ws://") || lower.starts_with("wss://") {
+        "ws"
+    } else {
+        "tcp"
+    }
+}
+
+/// What a run measured.
+#[derive(Default)]
+struct Outcome {
+    secs: f64,
+    /// Sorted per-request latencies in nanoseconds (reqrep only).
+    latencies_ns: Option<Vec<u64>>,
+    /// Messages the subscriber got (pubsub only).
+    received: Option<usize>,
+}
+
+/// The fields every JSON line has, known from the command line (possibly only in part).
+#[derive(Clone)]
+struct Header {
+    transport: Option<&'static str>,
+    workload: Option<&'static str>,
+    count: Option<usize>,
+    size: Option<usize>,
+}
+
+/// Serialises printing the one JSON line: whoever prints first (the main thread or the
+/// watchdog) exits while holding the lock, so the other can never print a second line.
+static EMIT: Mutex<()> = Mutex::new(());
+
+fn emit_and_exit(line: &str, code: i32) -> ! {
+    let _guard = EMIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    std::process::exit(code);
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err((msg, header)) => {
+            eprintln!("error: {msg}\n{USAGE}");
+            emit_and_exit(&error_line(&header, &msg, None), 2);
+        }
+    };
+    let header = Header {
+        transport: Some(args.transport()),
+        workload: Some(args.workload.name()),
+        count: Some(args.count),
+        size: Some(args.size),
+    };
+
+    // Messages the pubsub subscriber has received so far, for the watchdog's error line.
+    let received = Arc::new(AtomicUsize::new(0));
+    start_watchdog(&args, header.clone(), received.clone());
+
+    let result = match args.workload {
+        Workload::Pub => run_pub(&args),
+        Workload::PubSub => run_pubsub(&args, &received),
+        Workload::ReqRep => run_reqrep(&args),
+    };
+    match result {
+        Ok(outcome) => emit_and_exit(&result_line(&args, &outcome), 0),
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            let got = (args.workload == Workload::PubSub).then(|| received.load(Ordering::Relaxed));
+            emit_and_exit(&error_line(&header, &msg, got), 1);
+        }
+    }
+}
+
+/// The hard deadline: prints the error line and exits when the run takes too long.
+fn start_watchdog(args: &Args, header: Header, received: Arc<AtomicUsize>) {
+    let deadline = args.deadline;
+    let timeout_s = args.timeout_s;
+    let pubsub = args.workload == Workload::PubSub;
+    let spawned = std::thread::Builder::new()
+        .name("bench-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            let msg =
+                format!("timed out: the run took longer than {timeout_s} s (PEERS_TIMEOUT_S)");
+            eprintln!("error: {msg}");
+            let got = pubsub.then(|| received.load(Ordering::Relaxed));
+            emit_and_exit(&error_line(&header, &msg, got), 1);
+        });
+    if let Err(e) = spawned {
+        // Without a watchdog every wait below is still bounded by its own timeout.
+        eprintln!("warning: could not start the watchdog thread: {e}");
+    }
+}
+
+type Res<T> = Result<T, String>;
+
+fn ctx<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+fn connect(args: &Args, opts: Options) -> Res<Connection> {
+    opts.connect(args.url.as_str()).map_err(ctx("connect"))
+}
+
+fn run_pub(args: &Args) -> Res<Outcome> {
+    let nc = connect(args, Options::new())?;
+    nc.flush().map_err(ctx("flush"))?; // connected and answering, before timing
+    let payload = args.payload();
+    let start = Instant::now();
+    for _ in 0..args.count {
+        nc.publish(SUBJECT_PUB, &payload).map_err(ctx("publish"))?;
+    }
+    nc.flush_timeout(args.left()).map_err(ctx("flush"))?;
+    let secs = start.elapsed().as_secs_f64();
+    log_stats("publisher", &nc);
+    Ok(Outcome {
+        secs,
+        ..Outcome::default()
+    })
+}
+
+fn run_pubsub(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
+    // Pending limits 0, 0 = unlimited: with the defaults (500,000 messages / 64 MiB) a burst
+    // of a million messages can outrun the reading thread and be dropped as a slow consumer;
+    // the contract allows no loss.
+    let sub_nc = connect(args, Options::new().pending_limits(0, 0))?;
+    let sub = sub_nc.subscribe(SUBJECT_PUBSUB).map_err(ctx("subscribe"))?;
+    // The round trip confirms the server has registered the subscription.
+    sub_nc.flush().map_err(ctx("flush the subscription"))?;
+    let pub_nc = connect(args, Options::new())?;
+    pub_nc.flush().map_err(ctx("flush"))?;
+    let payload = args.payload();
+
+    let count = args.count;
+    let size = args.size;
+    let counter = received.clone();
+    let (done_tx, done_rx) = mpsc::channel();
+    let reader = std::thread::Builder::new()
+        .name("bench-subscriber".into())
+        .spawn(move || {
+            let mut n = 0usize;
+            let mut wrong_size = 0usize;
+            // Blocks for each message; the iterator ends only if the connection closes, and
+            // the watchdog bounds the whole wait.
+            for msg in sub.iter() {
+                if msg.payload.len() != size {
+                    wrong_size += 1;
+                }
+                n += 1;
+                counter.store(n, Ordering::Relaxed);
+                if n == count {
+                    break;
+                }
+            }
+            let finished = Instant::now();
+            let _ = done_tx.send((n, wrong_size, finished, sub.dropped()));
+        })
+        .map_err(ctx("start the subscriber thread"))?;
+
+    let start = Instant::now();
+    for _ in 0..args.count {
+        pub_nc
+            .publish(SUBJECT_PUBSUB, &payload)
+            .map_err(ctx("publish"))?;
+    }
+    pub_nc.flush_timeout(args.left()).map_err(ctx("flush"))?;
+    let (n, wrong_size, finished, dropped) = done_rx
+        .recv_timeout(args.left())
+        .map_err(|_| "the subscriber thread did not finish".to_string())?;
+    let _ = reader.join();
+    log_stats("publisher", &pub_nc);
+    log_stats("subscriber", &sub_nc);
+    if n != count || wrong_size != 0 || dropped != 0 {
+        return Err(format!(
+            "received {n} of {count} ({wrong_size} of the wrong size, {dropped} dropped); {}",
+            sub_nc
+                .close_reason()
+                .map(|e| format!("the subscriber connection closed: {e}"))
+                .unwrap_or_else(|| "the subscription ended".into())
+        ));
+    }
+    Ok(Outcome {
+        secs: finished.duration_since(start).as_secs_f64(),
+        received: Some(n),
+        ..Outcome::default()
+    })
+}
+
+fn run_reqrep(args: &Args) -> Res<Outcome> {
+    let resp_nc = connect(args, Options::new())?;
+    let sub = resp_nc.subscribe(SUBJECT_REQ).map_err(ctx("subscribe"))?;
+    resp_nc.flush().map_err(ctx("flush the subscription"))?;
+    let count = args.count;
+    let responder = std::thread::Builder::new()
+        .name("bench-responder".into())
+        .spawn(move || -> Res<usize> {
+            let mut n = 0usize;
+            for msg in sub.iter().take(count) {
+                msg.respond(&msg.payload).map_err(ctx("respond"))?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .map_err(ctx("start the responder thread"))?;
+
+    let req_nc = connect(args, Options::new())?;
+    let payload = args.payload();
+    let mut lat_ns: Vec<u64> = Vec::with_capacity(args.count);
+    let start = Instant::now();
+    for i in 0..args.count {
+        let t0 = Instant::now();
+        let reply = req_nc
+            .request_timeout(SUBJECT_REQ, &payload, REQUEST_TIMEOUT)
+            .map_err(|e| format!("request {} of {}: {e}", i + 1, args.count))?;
+        lat_ns.push(t0.elapsed().as_nanos() as u64);
+        if reply.payload.len() != args.size {
+            return Err(format!(
+                "reply of {} bytes, expected {}",
+                reply.payload.len(),
+                args.size
+            ));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    match responder.join() {
+        Ok(Ok(n)) if n == count => {}
+        Ok(Ok(n)) => return Err(format!("the responder answered {n} of {count}")),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err("the responder thread panicked".into()),
+    }
+    log_stats("requester", &req_nc);
+    log_stats("responder", &resp_nc);
+    lat_ns.sort_unstable();
+    Ok(Outcome {
+        secs,
+        latencies_ns: Some(lat_ns),
+        ..Outcome::default()
+    })
+}
+
+fn log_stats(who: &str, nc: &Connection) {
+    let s = nc.stats();
+    eprintln!(
+        "{who}: out {} msgs / {} B, in {} msgs / {} B",
+        s.out_msgs, s.out_bytes, s.in_msgs, s.in_bytes
+    );
+}
+
+/// Nearest-rank percentile of an ascending slice, in microseconds.
+fn percentile_us(sorted_ns: &[u64], q: f64) -> Option<f64> {
+    if sorted_ns.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted_ns.len() as f64).ceil() as usize;
+    Some(sorted_ns[rank.clamp(1, sorted_ns.len()) - 1] as f64 / 1e3)
+}
+
+// ---- command line ----
+
+fn parse_args() -> Result<Args, (String, Header)> {
+    let mut header = Header {
+        transport: None,
+        workload: None,
+        count: None,
+        size: None,
+    };
+    let mut url = None;
+    let mut workload = None;
+    let mut argv = std::env::args_os().skip(1);
+    while let Some(key) = argv.next() {
+        let key = key.to_string_lossy().into_owned();
+        let Some(value) = argv.next() else {
+            return Err((format!("{key} needs a value"), header));
+        };
+        let Ok(value) = value.into_string() else {
+            return Err((format!("the value of {key} is not valid UTF-8"), header));
+        };
+        match key.as_str() {
+            "--url" => {
+                header.transport = Some(transport_of(&value));
+                url = Some(value);
+            }
+            "--workload" => {
+                let w = match value.as_str() {
+                    "pub" => Workload::Pub,
+                    "pubsub" => Workload::PubSub,
+                    "reqrep" => Workload::ReqRep,
+                    _ => return Err((format!("unknown workload '{value}'"), header)),
+                };
+                header.workload = Some(w.name());
+                workload = Some(w);
+            }
+            "--count" => match value.parse::<usize>() {
+                Ok(n) if n > 0 => header.count = Some(n),
+                _ => {
+                    return Err((
+                        format!("--count must be a positive integer, not '{value}'"),
+                        header,
+                    ))
+                }
+            },
+            "--size" => match value.parse::<usize>() {
+                Ok(n) => header.size = Some(n),
+                _ => {
+                    return Err((
+                        format!("--size must be a whole number, not '{value}'"),
+                        header,
+                    ))
+                }
+            },
+            _ => return Err((format!("unknown argument '{key}'"), header)),
+        }
+    }
+    let timeout_s = match std::env::var("PEERS_TIMEOUT_S") {
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s > 0.0 && s.is_finite() => s,
+            _ => {
+                return Err((
+                    format!("PEERS_TIMEOUT_S must be a positive number of seconds, not '{v}'"),
+                    header,
+                ))
+            }
+        },
+        Err(_) => DEFAULT_TIMEOUT_S as f64,
+    };
+    let (Some(url), Some(workload), Some(count), Some(size)) =
+        (url, workload, header.count, header.size)
+    else {
+        return Err((
+            "--url, --workload, --count and --size are all required".into(),
+            header,
+        ));
+    };
+    Ok(Args {
+        url,
+        workload,
+        count,
+        size,
+        deadline: Instant::now() + Duration::from_secs_f64(timeout_s),
+        timeout_s,
+    })
+}
+
+// ---- the JSON line ----
+
+fn lib() -> String {
+    format!("natsws {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn result_line(args: &Args, o: &Outcome) -> String {
+    let count = args.count as f64;
+    let (mb_per_s, p50, p99) = match &o.latencies_ns {
+        Some(lat) => (None, percentile_us(lat, 0.50), percentile_us(lat, 0.99)),
+        None => (Some(count * args.size as f64 / o.secs / 1e6), None, None),
+    };
+    let mut j = Json::new();
+    j.str("client", Some(CLIENT));
+    j.str("transport", Some(args.transport()));
+    j.str("workload", Some(args.workload.name()));
+    j.num("count", Some(count));
+    j.num("size", Some(args.size as f64));
+    j.num("secs", Some(o.secs));
+    j.num("msgs_per_s", Some(count / o.secs));
+    j.num("mb_per_s", mb_per_s);
+    j.num("p50_us", p50);
+    j.num("p99_us", p99);
+    if let Some(r) = o.received {
+        j.num("received", Some(r as f64));
+    }
+    j.str("lib", Some(&lib()));
+    j.finish()
+}
+
+fn error_line(h: &Header, error: &str, received: Option<usize>) -> String {
+    let mut j = Json::new();
+    j.str("client", Some(CLIENT));
+    j.str("transport", h.transport);
+    j.str("workload", h.workload);
+    j.num("count", h.count.map(|n| n as f64));
+    j.num("size", h.size.map(|n| n as f64));
+    for key in ["secs", "msgs_per_s", "mb_per_s", "p50_us", "p99_us"] {
+        j.num(key, None);
+    }
+    if let Some(r) = received {
+        j.num("received", Some(r as f64));
+    }
+    j.str("lib", Some(&lib()));
+    j.str("error", Some(error));
+    j.finish()
+}
+
+/// A one-line JSON object writer: strings escaped, non-finite numbers and `None` as null.
+struct Json(String);
+
+impl Json {
+    fn new() -> Json {
+        Json(String::from("{"))
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        let _ = write!(self.0, "\"{key}\":");
+    }
+
+    fn str(&mut self, key: &str, value: Option<&str>) {
+        self.key(key);
+        let Some(v) = value else {
+            self.0.push_str("null");
+            return;
+        };
+        self.0.push('"');
+        for c in v.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", c as u32);
+                }
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('"');
+    }
+
+    fn num(&mut self, key: &str, value: Option<f64>) {
+        self.key(key);
+        match value {
+            Some(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 => {
+                let _ = write!(self.0, "{}", v as i64);
+            }
+            Some(v) if v.is_finite() => {
+                let _ = write!(self.0, "{v:.6}");
+            }
+            _ => self.0.push_str("null"),
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
