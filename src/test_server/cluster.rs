@@ -36,6 +36,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,9 +59,9 @@ const LAME_DUCK_CONFIG: &str = "lame_duck_grace_period: 1s\nlame_duck_duration: 
 ///
 /// Every node has a client port and the WebSocket listener of the cluster's transport (plain
 /// for [`Transport::Tcp`] and [`Transport::Ws`], TLS for [`Transport::Wss`]), and a TLS
-/// certificate signed by one shared CA ([`Cluster::ca_pem`]). Node `i` has explicit routes to
-/// nodes `0..i`; the rest of the mesh comes from gossip. Route ports are fixed per node, so a
-/// restarted node rejoins. Dropping the cluster kills every node.
+/// certificate signed by one shared CA ([`Cluster::ca_pem`]). Every node has explicit routes to
+/// all other nodes (a node added later is written into the others' configs for their next
+/// restart). Route ports are fixed per node, so a restarted node rejoins within about 100 ms. Dropping the cluster kills every node.
 #[derive(Debug)]
 pub struct Cluster {
     nodes: Vec<NatsServer>,
@@ -90,7 +91,7 @@ impl Cluster {
         let (ca_cert, ca_key) = generate_ca()?;
         let mut cluster = Cluster {
             nodes: Vec::with_capacity(n),
-            route_ports: Vec::with_capacity(n),
+            route_ports: free_ports(n)?,
             transport,
             // Unique, so a route can never join another test's cluster on a reused port.
             name: format!(
@@ -102,9 +103,9 @@ impl Cluster {
             ca_key,
             extra: extra.to_owned(),
         };
-        for _ in 0..n {
-            cluster.launch_node()?;
-        }
+        cluster.launch_all()?;
+        // A node that replaced a taken port is not yet in the configs of the earlier ones.
+        cluster.refresh_configs();
         cluster.wait_formed()?;
         Ok(cluster)
     }
@@ -161,7 +162,15 @@ impl Cluster {
     /// Start one more node, routed to every existing one; waits until the cluster has formed
     /// again. Returns the new node's index.
     pub fn add_node(&mut self) -> Result<usize> {
-        let i = self.launch_node()?;
+        self.route_ports.extend(free_ports(1)?);
+        let i = match self.launch_node() {
+            Ok(i) => i,
+            Err(e) => {
+                self.route_ports.pop();
+                return Err(e);
+            }
+        };
+        self.refresh_configs();
         self.wait_formed()?;
         Ok(i)
     }
@@ -224,28 +233,66 @@ impl Cluster {
         }
     }
 
-    /// Start node `len()` with routes to all existing nodes; does not wait for routes.
+    /// Start the nodes for all route ports at once (in parallel), then retry one by one the
+    /// nodes whose route port was taken meanwhile.
+    fn launch_all(&mut self) -> Result<()> {
+        let builders: Vec<Builder> = (0..self.route_ports.len())
+            .map(|i| self.node_builder(i))
+            .collect();
+        let started: Vec<Result<NatsServer>> = std::thread::scope(|s| {
+            let handles: Vec<_> = builders
+                .into_iter()
+                .map(|b| s.spawn(move || b.start()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::new(
+                            ErrorKind::Io,
+                            "test cluster: node start panicked",
+                        ))
+                    })
+                })
+                .collect()
+        });
+        for (i, result) in started.into_iter().enumerate() {
+            match result {
+                Ok(server) => self.nodes.push(server),
+                Err(e) if port_taken(&e) => {
+                    self.route_ports[i] = free_ports(1)?[0];
+                    self.launch_node()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn node_builder(&self, i: usize) -> Builder {
+        Builder::new()
+            .transport(self.transport)
+            .ca(&self.ca_cert, &self.ca_key)
+            .config(&self.node_config(i))
+    }
+
+    /// Start node `len()` on route port `route_ports[len()]`, with routes to every other
+    /// node; does not wait for routes.
     fn launch_node(&mut self) -> Result<usize> {
         let i = self.nodes.len();
-        // The route port is chosen here (not `-1`) so that it survives restarts; another
-        // process may grab it between the probe and the server's bind, so retry a few times.
+        // The route port is chosen here (not `-1`) so that it survives restarts and other
+        // nodes can name it; another process may grab it before the server binds it, so
+        // retry a few times with a new one.
         let mut attempt = 0;
         loop {
-            let route_port = free_port()?;
-            let config = self.node_config(i, route_port);
-            let started = Builder::new()
-                .transport(self.transport)
-                .ca(&self.ca_cert, &self.ca_key)
-                .config(&config)
-                .start();
-            match started {
+            match self.node_builder(i).start() {
                 Ok(server) => {
                     self.nodes.push(server);
-                    self.route_ports.push(route_port);
                     return Ok(i);
                 }
-                Err(e) if attempt < 4 && e.to_string().contains("address already in use") => {
-                    log::debug!("test cluster: route port {route_port} taken, retrying: {e}");
+                Err(e) if attempt < 4 && port_taken(&e) => {
+                    log::debug!("test cluster: a port was taken, retrying: {e}");
+                    self.route_ports[i] = free_ports(1)?[0];
                     attempt += 1;
                 }
                 Err(e) => return Err(e),
@@ -253,16 +300,29 @@ impl Cluster {
         }
     }
 
-    fn node_config(&self, i: usize, route_port: u16) -> String {
+    /// Rewrite every node's config (used at its next restart) so that it has routes to every
+    /// other node, those added since it started included: a restarted node then reaches its
+    /// peers at once instead of waiting for their route retry (one second).
+    fn refresh_configs(&mut self) {
+        for i in 0..self.nodes.len() {
+            let mut config = self.node_config(i);
+            config.push('\n'); // as Builder::config leaves it
+            self.nodes[i].builder.extra_config = config;
+        }
+    }
+
+    fn node_config(&self, i: usize) -> String {
         let mut c = String::new();
         let _ = writeln!(c, "server_name: \"n{i}\"");
         c.push_str("cluster {\n");
         let _ = writeln!(c, "  name: \"{}\"", self.name);
         c.push_str("  host: 127.0.0.1\n");
-        let _ = writeln!(c, "  port: {route_port}");
+        let _ = writeln!(c, "  port: {}", self.route_ports[i]);
         c.push_str("  routes: [\n");
-        for p in &self.route_ports {
-            let _ = writeln!(c, "    \"nats-route://127.0.0.1:{p}\"");
+        for (j, p) in self.route_ports.iter().enumerate() {
+            if j != i {
+                let _ = writeln!(c, "    \"nats-route://127.0.0.1:{p}\"");
+            }
         }
         c.push_str("  ]\n}\n");
         c.push_str(LAME_DUCK_CONFIG);
@@ -271,15 +331,22 @@ impl Cluster {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind(("127.0.0.1", 0)).map_err(|e| io_error("find a free port", e))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| io_error("find a free port", e))?
-        .port();
-    Ok(port)
+/// Whether a start failed because a port was taken.
+fn port_taken(e: &Error) -> bool {
+    e.to_string().contains("address already in use")
+}
+
+/// `n` distinct ports that were free a moment ago on 127.0.0.1.
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| io_error("find a free port", e))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| io_error("find a free port", e))
 }
 
 /// The `connect_urls` of the INFO a new client on `port` receives.
@@ -567,5 +634,24 @@ mod tests {
         let ca = fs::read_to_string(cluster.node(i).ca_path()).unwrap();
         assert_eq!(ca, cluster.ca_pem());
         assert_ne!(cluster.route_port(0), cluster.route_port(1));
+    }
+
+    #[test]
+    fn taken_route_port_is_replaced() {
+        let mut cluster = Cluster::start(1, Transport::Tcp).unwrap();
+        // Someone else holds the port the next node was going to use.
+        let squatter = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let taken = squatter.local_addr().unwrap().port();
+        cluster.route_ports.push(taken);
+        let i = cluster.launch_node().unwrap();
+        assert_ne!(cluster.route_port(i), taken);
+        cluster.refresh_configs();
+        cluster.wait_formed().unwrap();
+        // The first node's config (for its next restart) names the new port.
+        cluster.restart(0).unwrap();
+        let config = fs::read_to_string(cluster.node(0).config_path()).unwrap();
+        let want = format!("nats-route://127.0.0.1:{}", cluster.route_port(i));
+        assert!(config.contains(&want), "{config}");
+        assert!(!config.contains(&format!(":{taken}\"")), "{config}");
     }
 }
