@@ -29,8 +29,9 @@
 //!
 //! Nodes run with `lame_duck_grace_period: 1s` and `lame_duck_duration: 30s` (the smallest
 //! duration nats-server accepts). After `node(i).signal("ldm")` the node sends its clients an
-//! INFO with `"ldm":true` and a `connect_urls` without itself at once, stops accepting, closes
-//! its clients one at a time from one second on (at most one second apart), then exits.
+//! INFO with `"ldm":true` and a `connect_urls` without itself at once, closes its listeners
+//! (new connections are refused), closes its clients one at a time from one second on (at most
+//! one second apart), then exits with status 0 (`is_running()` turns false; `restart` works).
 //! [`Cluster::start_with`] can override these settings.
 
 use std::collections::BTreeSet;
