@@ -70,6 +70,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, ErrorKind, Result};
 
+mod cluster;
+pub use cluster::{generate_ca, Cluster};
+
 /// How long [`Builder::start`] and [`NatsServer::restart`] wait for the server to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -113,6 +116,8 @@ pub struct Builder {
     tls_first: bool,
     extra_config: String,
     args: Vec<String>,
+    /// A CA (cert PEM, key PEM) to sign the server certificate with, instead of a new one.
+    ca: Option<(String, String)>,
 }
 
 impl Builder {
@@ -179,6 +184,14 @@ impl Builder {
         self
     }
 
+    /// Sign the server certificate with an existing CA (certificate and private key, PEM)
+    /// instead of generating a new one, so that servers share one CA; the CA must come from
+    /// [`generate_ca`]. [`NatsServer::ca_pem`] is then `cert_pem`.
+    pub fn ca(mut self, cert_pem: &str, key_pem: &str) -> Self {
+        self.ca = Some((cert_pem.to_owned(), key_pem.to_owned()));
+        self
+    }
+
     /// An extra command-line argument for `nats-server` (e.g. `"-DV"` for a debug log).
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_owned());
@@ -193,7 +206,10 @@ impl Builder {
     pub fn start(self) -> Result<NatsServer> {
         let binary = find_binary()?;
         let dir = TempDir::new()?;
-        let tls = generate_tls(dir.path())?;
+        let tls = match &self.ca {
+            Some((cert, key)) => cluster::tls_with_ca(dir.path(), cert, key)?,
+            None => generate_tls(dir.path())?,
+        };
         let mut server = NatsServer {
             binary,
             config_path: dir.path().join("nats-server.conf"),

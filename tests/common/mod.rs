@@ -2,6 +2,8 @@
 //! trusts the server's CA, and a macro that turns one case into a test per transport.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
