@@ -82,6 +82,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth;
 mod connection;
 mod error;
 mod events;
@@ -97,6 +98,7 @@ pub mod test_server;
 mod transport;
 mod url;
 
+pub use auth::CallbackError;
 pub use connection::{connect, Connection, State, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use events::Event;

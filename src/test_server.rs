@@ -70,6 +70,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, ErrorKind, Result};
 
+pub mod jwt;
+
 /// How long [`Builder::start`] and [`NatsServer::restart`] wait for the server to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -111,7 +113,10 @@ pub struct Builder {
     websocket_tls: bool,
     client_tls: bool,
     tls_first: bool,
+    tls_verify: bool,
+    server_cert_names: Option<Vec<String>>,
     extra_config: String,
+    websocket_config: String,
     args: Vec<String>,
 }
 
@@ -160,6 +165,30 @@ impl Builder {
         self
     }
 
+    /// Require a client certificate signed by the generated CA (`verify: true`) on every TLS
+    /// listener: the client port with [`client_tls`](Builder::client_tls) and the wss listener.
+    /// Clients present [`NatsServer::client_cert_pem`] and [`NatsServer::client_key_pem`].
+    pub fn tls_verify(mut self, on: bool) -> Self {
+        self.tls_verify = on;
+        self
+    }
+
+    /// The names (DNS names or IP addresses) in the server certificate's SANs, instead of the
+    /// default `localhost`, `127.0.0.1` and `::1` (e.g. only `localhost`, to see a client refuse
+    /// `127.0.0.1`).
+    pub fn server_cert_names(mut self, names: &[&str]) -> Self {
+        self.server_cert_names = Some(names.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
+    /// Text added verbatim inside the `websocket { ... }` block, e.g. `"token_cookie: tok"` or
+    /// an `authorization { ... }` block for WebSocket clients only. Can be called more than once.
+    pub fn websocket_config(mut self, lines: &str) -> Self {
+        self.websocket_config.push_str(lines);
+        self.websocket_config.push('\n');
+        self
+    }
+
     /// Set the flags so that the server offers `transport`: [`Transport::Ws`] turns on a plain
     /// WebSocket listener, [`Transport::Wss`] a TLS one, [`Transport::Tcp`] changes nothing.
     pub fn transport(self, transport: Transport) -> Self {
@@ -193,7 +222,11 @@ impl Builder {
     pub fn start(self) -> Result<NatsServer> {
         let binary = find_binary()?;
         let dir = TempDir::new()?;
-        let tls = generate_tls(dir.path())?;
+        let names = self
+            .server_cert_names
+            .clone()
+            .unwrap_or_else(|| ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec());
+        let tls = generate_tls(dir.path(), &names)?;
         let mut server = NatsServer {
             binary,
             config_path: dir.path().join("nats-server.conf"),
@@ -208,6 +241,10 @@ impl Builder {
             ca_path: tls.ca_path,
             cert_path: tls.cert_path,
             key_path: tls.key_path,
+            client_cert_pem: tls.client_cert_pem,
+            client_key_pem: tls.client_key_pem,
+            client_cert_path: tls.client_cert_path,
+            client_key_path: tls.client_key_path,
             dir,
         };
         fs::create_dir_all(&server.ports_dir)
@@ -236,6 +273,10 @@ pub struct NatsServer {
     ca_path: PathBuf,
     cert_path: PathBuf,
     key_path: PathBuf,
+    client_cert_pem: String,
+    client_key_pem: String,
+    client_cert_path: PathBuf,
+    client_key_path: PathBuf,
     // Last, so it is removed after the process is gone (fields drop in order, after `Drop::drop`).
     dir: TempDir,
 }
@@ -288,6 +329,27 @@ impl NatsServer {
     /// The file holding [`NatsServer::ca_pem`].
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
+    }
+
+    /// A client certificate (PEM) signed by the generated CA, for mutual TLS
+    /// ([`Builder::tls_verify`]). Its common name is `natsws test client`.
+    pub fn client_cert_pem(&self) -> &str {
+        &self.client_cert_pem
+    }
+
+    /// The private key (PKCS#8 PEM) of [`NatsServer::client_cert_pem`].
+    pub fn client_key_pem(&self) -> &str {
+        &self.client_key_pem
+    }
+
+    /// The file holding [`NatsServer::client_cert_pem`].
+    pub fn client_cert_path(&self) -> &Path {
+        &self.client_cert_path
+    }
+
+    /// The file holding [`NatsServer::client_key_pem`].
+    pub fn client_key_path(&self) -> &Path {
+        &self.client_key_path
     }
 
     /// The client port.
@@ -526,8 +588,13 @@ impl NatsServer {
             Some(p) if same_ports => p.to_string(),
             _ => "-1".to_owned(),
         };
+        let verify = if self.builder.tls_verify {
+            format!("\n    ca_file: {}\n    verify: true", quote(&self.ca_path))
+        } else {
+            String::new()
+        };
         let tls_block = format!(
-            "tls {{\n    cert_file: {}\n    key_file: {}\n  }}",
+            "tls {{\n    cert_file: {}\n    key_file: {}{verify}\n  }}",
             quote(&self.cert_path),
             quote(&self.key_path)
         );
@@ -551,6 +618,12 @@ impl NatsServer {
                 let _ = writeln!(c, "  {tls_block}");
             } else {
                 c.push_str("  no_tls: true\n");
+            }
+            if !self.builder.websocket_config.is_empty() {
+                c.push_str("  # From Builder::websocket_config.\n");
+                for line in self.builder.websocket_config.lines() {
+                    let _ = writeln!(c, "  {line}");
+                }
             }
             c.push_str("}\n");
         }
@@ -745,10 +818,15 @@ struct TlsFiles {
     ca_path: PathBuf,
     cert_path: PathBuf,
     key_path: PathBuf,
+    client_cert_pem: String,
+    client_key_pem: String,
+    client_cert_path: PathBuf,
+    client_key_path: PathBuf,
 }
 
-/// A new CA and a server certificate signed by it, written into `dir`.
-fn generate_tls(dir: &Path) -> Result<TlsFiles> {
+/// A new CA, a server certificate for `names` and a client certificate, both signed by the CA,
+/// written into `dir`.
+fn generate_tls(dir: &Path, names: &[String]) -> Result<TlsFiles> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose,
@@ -785,8 +863,7 @@ fn generate_tls(dir: &Path) -> Result<TlsFiles> {
     let ca_cert = ca_params.self_signed(&ca_key).map_err(tls_err)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    let mut params = CertificateParams::new(names).map_err(tls_err)?;
+    let mut params = CertificateParams::new(names.to_vec()).map_err(tls_err)?;
     params
         .distinguished_name
         .push(DnType::CommonName, "localhost");
@@ -801,11 +878,29 @@ fn generate_tls(dir: &Path) -> Result<TlsFiles> {
     let key = KeyPair::generate().map_err(tls_err)?;
     let cert = params.signed_by(&key, &issuer).map_err(tls_err)?;
 
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "natsws test client");
+    client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    client_params.use_authority_key_identifier_extension = true;
+    client_params.not_before = day(-1);
+    client_params.not_after = day(30);
+    let client_key = KeyPair::generate().map_err(tls_err)?;
+    let client_cert = client_params
+        .signed_by(&client_key, &issuer)
+        .map_err(tls_err)?;
+
     let files = TlsFiles {
         ca_pem: ca_cert.pem(),
         ca_path: dir.join("ca.pem"),
         cert_path: dir.join("server-cert.pem"),
         key_path: dir.join("server-key.pem"),
+        client_cert_pem: client_cert.pem(),
+        client_key_pem: client_key.serialize_pem(),
+        client_cert_path: dir.join("client-cert.pem"),
+        client_key_path: dir.join("client-key.pem"),
     };
     let write = |path: &Path, text: &str| {
         fs::write(path, text).map_err(|e| io_error(&format!("write {}", path.display()), e))
@@ -813,6 +908,8 @@ fn generate_tls(dir: &Path) -> Result<TlsFiles> {
     write(&files.ca_path, &files.ca_pem)?;
     write(&files.cert_path, &cert.pem())?;
     write(&files.key_path, &key.serialize_pem())?;
+    write(&files.client_cert_path, &files.client_cert_pem)?;
+    write(&files.client_key_path, &files.client_key_pem)?;
     Ok(files)
 }
 
