@@ -126,3 +126,8 @@ mod tests {
         clone::<crate::Connection>();
     }
 }
+
+/// The examples of `docs/auth.md`, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/auth.md")]
+struct AuthDocExamples;
