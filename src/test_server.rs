@@ -1105,6 +1105,34 @@ mod tests {
     }
 
     #[test]
+    fn websocket_lines_tls_verify_and_cert_names() {
+        let server = NatsServer::builder()
+            .websocket_tls(true)
+            .tls_verify(true)
+            .server_cert_names(&["localhost"])
+            .websocket_config("same_origin: false")
+            .start()
+            .unwrap();
+        let config = fs::read_to_string(server.config_path()).unwrap();
+        let ws_block = &config[config.find("websocket {").unwrap()..];
+        let ws_block = &ws_block[..ws_block.find("\n}\n").unwrap()];
+        assert!(ws_block.contains("same_origin: false"), "{config}");
+        assert!(ws_block.contains("verify: true"), "{config}");
+        assert!(server
+            .client_cert_pem()
+            .starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(server.client_key_pem().contains("PRIVATE KEY"));
+        assert_eq!(
+            fs::read_to_string(server.client_cert_path()).unwrap(),
+            server.client_cert_pem()
+        );
+        // The certificate names only localhost now.
+        let conn = TcpStream::connect(("127.0.0.1", server.wss_port().unwrap())).unwrap();
+        let mut tls = tls_client(&server, "127.0.0.1", conn);
+        assert!(tls.write_all(b"GET / HTTP/1.1\r\n\r\n").is_err());
+    }
+
+    #[test]
     fn bad_config_error_has_log_tail() {
         let err = NatsServer::builder()
             .config("this is { not valid")
