@@ -449,19 +449,33 @@ fn websocket_bearer_header_reaches_a_gateway() {
 /// A loopback HTTP-upgrade gateway: checks `Authorization`, then relays to `upstream`.
 struct Gateway {
     port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // Wake the accept loop so its thread ends with the test.
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
 }
 
 impl Gateway {
     fn start(upstream: u16, expect: &'static str) -> Gateway {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
                 let Ok(client) = client else { return };
                 std::thread::spawn(move || Gateway::serve(client, upstream, expect));
             }
         });
-        Gateway { port }
+        Gateway { port, stop }
     }
 
     fn serve(mut client: TcpStream, upstream: u16, expect: &str) {
