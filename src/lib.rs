@@ -82,6 +82,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth;
 mod backoff;
 mod connection;
 mod error;
@@ -98,6 +99,7 @@ pub mod test_server;
 mod transport;
 mod url;
 
+pub use auth::CallbackError;
 pub use backoff::Backoff;
 pub use connection::{connect, Connection, State, Stats};
 pub use error::{Error, ErrorKind, Result};
@@ -126,3 +128,8 @@ mod tests {
         clone::<crate::Connection>();
     }
 }
+
+/// The examples of `docs/auth.md`, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/auth.md")]
+struct AuthDocExamples;

@@ -2,9 +2,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+#[cfg(feature = "rustls")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
+use zeroize::Zeroizing;
+
+use crate::auth::{self, Auth, CallbackError};
 use crate::connection::Connection;
 use crate::error::Result;
 use crate::url::IntoServerList;
@@ -66,6 +71,43 @@ pub struct Options {
     pub(crate) retry_on_initial_connect: bool,
     pub(crate) lame_duck_migration: bool,
     pub(crate) lame_duck_window: Duration,
+    pub(crate) auth: Auth,
+    pub(crate) tls_builtin_roots: bool,
+    pub(crate) client_cert: Option<ClientCert>,
+    #[cfg(feature = "rustls")]
+    pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) ws_origin: Option<String>,
+    pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
+}
+
+/// A client certificate chain and its private key, for mutual TLS.
+#[derive(Clone)]
+pub(crate) enum ClientCert {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    Pem {
+        cert: Vec<u8>,
+        key: Zeroizing<Vec<u8>>,
+    },
+}
+
+impl fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientCert::Files { cert, key } => f
+                .debug_struct("Files")
+                .field("cert", cert)
+                .field("key", key)
+                .finish(),
+            ClientCert::Pem { cert, .. } => f
+                .debug_struct("Pem")
+                .field("cert_bytes", &cert.len())
+                .field("key", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 impl Default for Options {
@@ -105,6 +147,13 @@ impl Default for Options {
             retry_on_initial_connect: false,
             lame_duck_migration: true,
             lame_duck_window: Duration::from_secs(5),
+            auth: Auth::None,
+            tls_builtin_roots: true,
+            client_cert: None,
+            #[cfg(feature = "rustls")]
+            tls_client_config: None,
+            ws_origin: None,
+            ws_headers_callback: None,
         }
     }
 }
@@ -224,7 +273,75 @@ impl Options {
         self
     }
 
-    /// Trust the CA certificates in this PEM file, in addition to the built-in web roots.
+    /// Authenticate with a user NKey: `seed` is the user's seed (`SU…`). CONNECT carries the
+    /// public key and the seed's signature of the server's nonce. Fails at connect with
+    /// [`ErrorKind::Authorization`] if the server sends no nonce (it does not do NKey
+    /// authentication). The seed is wiped from memory when the options are dropped.
+    ///
+    /// NKey, JWT and creds settings replace each other: the last one set is used.
+    pub fn nkey_seed(mut self, seed: impl Into<String>) -> Options {
+        self.auth = Auth::NKeySeed(Zeroizing::new(seed.into()));
+        self
+    }
+
+    /// Authenticate with a user NKey whose seed natsws never sees: `sign` gets the server's
+    /// nonce and returns the raw 64-byte Ed25519 signature (natsws encodes it). Called at every
+    /// connection attempt.
+    pub fn nkey(
+        mut self,
+        public_key: impl Into<String>,
+        sign: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, CallbackError> + Send + Sync + 'static,
+    ) -> Options {
+        self.auth = Auth::NKeyCallback {
+            public_key: public_key.into(),
+            sign: std::sync::Arc::new(sign),
+        };
+        self
+    }
+
+    /// Authenticate with a user JWT and the user's NKey seed (decentralized auth). The seed is
+    /// wiped from memory when the options are dropped.
+    pub fn user_jwt_and_seed(mut self, jwt: impl Into<String>, seed: impl Into<String>) -> Options {
+        self.auth = Auth::Jwt {
+            jwt: jwt.into(),
+            seed: Zeroizing::new(seed.into()),
+        };
+        self
+    }
+
+    /// Authenticate with a user JWT from callbacks, so secrets can live in a keystore or be
+    /// fetched fresh: `jwt` returns the user JWT and `sign` signs the server's nonce (raw 64-byte
+    /// Ed25519 signature). Both are called at every connection attempt; an error from either
+    /// fails that attempt with [`ErrorKind::Authorization`].
+    pub fn user_jwt(
+        mut self,
+        jwt: impl Fn() -> std::result::Result<String, CallbackError> + Send + Sync + 'static,
+        sign: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, CallbackError> + Send + Sync + 'static,
+    ) -> Options {
+        self.auth = Auth::JwtCallback {
+            jwt: std::sync::Arc::new(jwt),
+            sign: std::sync::Arc::new(sign),
+        };
+        self
+    }
+
+    /// Authenticate with a creds file (the user JWT and seed, as written by `nsc`). The file is
+    /// read at every connection attempt, so it can be replaced while the client runs. An
+    /// unreadable or malformed file is an [`ErrorKind::InvalidOption`] error.
+    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Options {
+        self.auth = Auth::CredsFile(path.into());
+        self
+    }
+
+    /// Authenticate with the contents of a creds file. Wiped from memory when the options are
+    /// dropped.
+    pub fn credentials(mut self, creds: impl Into<String>) -> Options {
+        self.auth = Auth::Creds(Zeroizing::new(creds.into()));
+        self
+    }
+
+    /// Trust the CA certificates in this PEM file, in addition to the built-in web roots (or
+    /// instead of them, see [`tls_builtin_roots`](Options::tls_builtin_roots)).
     /// The file is read when connecting.
     pub fn add_root_certificate(mut self, pem_path: impl Into<PathBuf>) -> Options {
         self.root_cert_paths.push(pem_path.into());
@@ -234,6 +351,56 @@ impl Options {
     /// Trust the CA certificates in these PEM bytes, in addition to the built-in web roots.
     pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Options {
         self.root_cert_pems.push(pem.into());
+        self
+    }
+
+    /// Whether to trust the built-in web roots (Mozilla's root store, compiled in; default on).
+    /// `false` trusts only the certificates added with
+    /// [`add_root_certificate`](Options::add_root_certificate) and
+    /// [`add_root_certificate_pem`](Options::add_root_certificate_pem).
+    pub fn tls_builtin_roots(mut self, on: bool) -> Options {
+        self.tls_builtin_roots = on;
+        self
+    }
+
+    /// Present this client certificate (mutual TLS) on `tls://` and `wss://` connections: the
+    /// certificate chain and its private key (PKCS#8, PKCS#1 RSA or SEC1 EC), as PEM files. Read
+    /// when connecting.
+    pub fn client_certificate(
+        mut self,
+        cert_pem_path: impl Into<PathBuf>,
+        key_pem_path: impl Into<PathBuf>,
+    ) -> Options {
+        self.client_cert = Some(ClientCert::Files {
+            cert: cert_pem_path.into(),
+            key: key_pem_path.into(),
+        });
+        self
+    }
+
+    /// Like [`client_certificate`](Options::client_certificate), from PEM bytes. The key bytes
+    /// are wiped from memory when the options are dropped.
+    pub fn client_certificate_pem(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Options {
+        self.client_cert = Some(ClientCert::Pem {
+            cert: cert_pem.into(),
+            key: Zeroizing::new(key_pem.into()),
+        });
+        self
+    }
+
+    /// Use this rustls configuration for every TLS connection, instead of the one natsws builds
+    /// from the other TLS options (roots, client certificate), which are then ignored. The server
+    /// name is still the URL's host.
+    ///
+    /// Cargo feature `rustls`. This method is tied to rustls's major version (0.23): a rustls
+    /// upgrade changes it, independently of natsws's own version.
+    #[cfg(feature = "rustls")]
+    pub fn tls_client_config(mut self, config: Arc<rustls::ClientConfig>) -> Options {
+        self.tls_client_config = Some(config);
         self
     }
 
@@ -349,11 +516,46 @@ impl Options {
         self
     }
 
+    /// The `Origin` header of the WebSocket upgrade request (for servers with `same_origin` or
+    /// `allowed_origins`), e.g. `"https://app.example.com"`.
+    pub fn websocket_origin(mut self, origin: impl Into<String>) -> Options {
+        self.ws_origin = Some(origin.into());
+        self
+    }
+
+    /// Extra HTTP headers for the WebSocket upgrade request, from a callback called at every
+    /// connection attempt (e.g. a fresh `Authorization: Bearer …` or a `Cookie` for the server's
+    /// `jwt_cookie`/`token_cookie`/`user_cookie`). They come after the static
+    /// [`websocket_header`](Options::websocket_header)s. An error fails that attempt with
+    /// [`ErrorKind::WebSocket`].
+    pub fn websocket_headers_callback(
+        mut self,
+        headers: impl Fn() -> std::result::Result<Vec<(String, String)>, CallbackError>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Options {
+        self.ws_headers_callback = Some(std::sync::Arc::new(headers));
+        self
+    }
+
     /// Connects to the first server of `servers` that answers: one URL, a comma-separated
     /// list, or a slice. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`; a URL without
     /// a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
     pub fn connect(self, servers: impl IntoServerList) -> Result<Connection> {
+        self.check_auth()?;
         Connection::connect_with(self, servers.into_server_list())
+    }
+
+    /// Fails early on credentials that cannot work (a malformed seed or creds text).
+    fn check_auth(&self) -> Result<()> {
+        match &self.auth {
+            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => auth::check_seed(seed),
+            Auth::Creds(text) => auth::parse_creds(text)
+                .map(|_| ())
+                .map_err(|e| e.in_file("the credentials text")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -397,6 +599,8 @@ impl fmt::Debug for Options {
             .field("retry_on_initial_connect", &self.retry_on_initial_connect)
             .field("lame_duck_migration", &self.lame_duck_migration)
             .field("lame_duck_window", &self.lame_duck_window)
+            .field("tls_builtin_roots", &self.tls_builtin_roots)
+            .field("client_cert", &self.client_cert)
             .field(
                 "ws_headers",
                 &self
@@ -405,6 +609,9 @@ impl fmt::Debug for Options {
                     .map(|(k, _)| (k.as_str(), "<redacted>"))
                     .collect::<Vec<_>>(),
             )
+            .field("ws_origin", &self.ws_origin)
+            .field("ws_headers_callback", &self.ws_headers_callback.is_some())
+            .field("auth", &self.auth)
             .finish()
     }
 }

@@ -70,8 +70,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, ErrorKind, Result};
 
+mod certs;
 mod cluster;
-pub use cluster::{generate_ca, Cluster};
+pub mod jwt;
+pub use certs::generate_ca;
+pub use cluster::Cluster;
 
 /// How long [`Builder::start`] and [`NatsServer::restart`] wait for the server to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,7 +117,10 @@ pub struct Builder {
     websocket_tls: bool,
     client_tls: bool,
     tls_first: bool,
+    tls_verify: bool,
+    server_cert_names: Option<Vec<String>>,
     extra_config: String,
+    websocket_config: String,
     args: Vec<String>,
     /// A CA (cert PEM, key PEM) to sign the server certificate with, instead of a new one.
     ca: Option<(String, String)>,
@@ -165,6 +171,30 @@ impl Builder {
         self
     }
 
+    /// Require a client certificate signed by the generated CA (`verify: true`) on every TLS
+    /// listener: the client port with [`client_tls`](Builder::client_tls) and the wss listener.
+    /// Clients present [`NatsServer::client_cert_pem`] and [`NatsServer::client_key_pem`].
+    pub fn tls_verify(mut self, on: bool) -> Self {
+        self.tls_verify = on;
+        self
+    }
+
+    /// The names (DNS names or IP addresses) in the server certificate's SANs, instead of the
+    /// default `localhost`, `127.0.0.1` and `::1` (e.g. only `localhost`, to see a client refuse
+    /// `127.0.0.1`).
+    pub fn server_cert_names(mut self, names: &[&str]) -> Self {
+        self.server_cert_names = Some(names.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
+    /// Text added verbatim inside the `websocket { ... }` block, e.g. `"token_cookie: tok"` or
+    /// an `authorization { ... }` block for WebSocket clients only. Can be called more than once.
+    pub fn websocket_config(mut self, lines: &str) -> Self {
+        self.websocket_config.push_str(lines);
+        self.websocket_config.push('\n');
+        self
+    }
+
     /// Set the flags so that the server offers `transport`: [`Transport::Ws`] turns on a plain
     /// WebSocket listener, [`Transport::Wss`] a TLS one, [`Transport::Tcp`] changes nothing.
     pub fn transport(self, transport: Transport) -> Self {
@@ -206,10 +236,12 @@ impl Builder {
     pub fn start(self) -> Result<NatsServer> {
         let binary = find_binary()?;
         let dir = TempDir::new()?;
-        let tls = match &self.ca {
-            Some((cert, key)) => cluster::tls_with_ca(dir.path(), cert, key)?,
-            None => generate_tls(dir.path())?,
-        };
+        let names = self
+            .server_cert_names
+            .clone()
+            .unwrap_or_else(|| ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec());
+        let ca = self.ca.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
+        let tls = certs::generate_tls(dir.path(), &names, ca)?;
         let mut server = NatsServer {
             binary,
             config_path: dir.path().join("nats-server.conf"),
@@ -224,6 +256,10 @@ impl Builder {
             ca_path: tls.ca_path,
             cert_path: tls.cert_path,
             key_path: tls.key_path,
+            client_cert_pem: tls.client_cert_pem,
+            client_key_pem: tls.client_key_pem,
+            client_cert_path: tls.client_cert_path,
+            client_key_path: tls.client_key_path,
             dir,
         };
         fs::create_dir_all(&server.ports_dir)
@@ -252,6 +288,10 @@ pub struct NatsServer {
     ca_path: PathBuf,
     cert_path: PathBuf,
     key_path: PathBuf,
+    client_cert_pem: String,
+    client_key_pem: String,
+    client_cert_path: PathBuf,
+    client_key_path: PathBuf,
     // Last, so it is removed after the process is gone (fields drop in order, after `Drop::drop`).
     dir: TempDir,
 }
@@ -304,6 +344,27 @@ impl NatsServer {
     /// The file holding [`NatsServer::ca_pem`].
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
+    }
+
+    /// A client certificate (PEM) signed by the generated CA, for mutual TLS
+    /// ([`Builder::tls_verify`]). Its common name is `natsws test client`.
+    pub fn client_cert_pem(&self) -> &str {
+        &self.client_cert_pem
+    }
+
+    /// The private key (PKCS#8 PEM) of [`NatsServer::client_cert_pem`].
+    pub fn client_key_pem(&self) -> &str {
+        &self.client_key_pem
+    }
+
+    /// The file holding [`NatsServer::client_cert_pem`].
+    pub fn client_cert_path(&self) -> &Path {
+        &self.client_cert_path
+    }
+
+    /// The file holding [`NatsServer::client_key_pem`].
+    pub fn client_key_path(&self) -> &Path {
+        &self.client_key_path
     }
 
     /// The client port.
@@ -542,8 +603,13 @@ impl NatsServer {
             Some(p) if same_ports => p.to_string(),
             _ => "-1".to_owned(),
         };
+        let verify = if self.builder.tls_verify {
+            format!("\n    ca_file: {}\n    verify: true", quote(&self.ca_path))
+        } else {
+            String::new()
+        };
         let tls_block = format!(
-            "tls {{\n    cert_file: {}\n    key_file: {}\n  }}",
+            "tls {{\n    cert_file: {}\n    key_file: {}{verify}\n  }}",
             quote(&self.cert_path),
             quote(&self.key_path)
         );
@@ -567,6 +633,12 @@ impl NatsServer {
                 let _ = writeln!(c, "  {tls_block}");
             } else {
                 c.push_str("  no_tls: true\n");
+            }
+            if !self.builder.websocket_config.is_empty() {
+                c.push_str("  # From Builder::websocket_config.\n");
+                for line in self.builder.websocket_config.lines() {
+                    let _ = writeln!(c, "  {line}");
+                }
             }
             c.push_str("}\n");
         }
@@ -756,97 +828,6 @@ impl Drop for TempDir {
     }
 }
 
-struct TlsFiles {
-    ca_pem: String,
-    ca_path: PathBuf,
-    cert_path: PathBuf,
-    key_path: PathBuf,
-}
-
-/// A new CA and a server certificate signed by it, written into `dir`.
-fn generate_tls(dir: &Path) -> Result<TlsFiles> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let tls_err = |e: rcgen::Error| {
-        Error::new(
-            ErrorKind::Tls,
-            format!("test server: cannot generate certificates: {e}"),
-        )
-        .with_source(e)
-    };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let day = |offset: i64| {
-        let (y, m, d) = civil_from_days((now / 86_400) as i64 + offset);
-        rcgen::date_time_ymd(y, m, d)
-    };
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "natsws test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = day(-1);
-    ca_params.not_after = day(30);
-    let ca_key = KeyPair::generate().map_err(tls_err)?;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(tls_err)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    let mut params = CertificateParams::new(names).map_err(tls_err)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = day(-1);
-    params.not_after = day(30);
-    let key = KeyPair::generate().map_err(tls_err)?;
-    let cert = params.signed_by(&key, &issuer).map_err(tls_err)?;
-
-    let files = TlsFiles {
-        ca_pem: ca_cert.pem(),
-        ca_path: dir.join("ca.pem"),
-        cert_path: dir.join("server-cert.pem"),
-        key_path: dir.join("server-key.pem"),
-    };
-    let write = |path: &Path, text: &str| {
-        fs::write(path, text).map_err(|e| io_error(&format!("write {}", path.display()), e))
-    };
-    write(&files.ca_path, &files.ca_pem)?;
-    write(&files.cert_path, &cert.pem())?;
-    write(&files.key_path, &key.serialize_pem())?;
-    Ok(files)
-}
-
-/// (year, month, day) of a day number counted from 1970-01-01 (proleptic Gregorian calendar).
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
-    // Shift the epoch to 0000-03-01 so leap days fall at the end of a 400-year era's years.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // day of era, 0..146096
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // year of era, 0..399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of (March-based) year, 0..365
-    let mp = (5 * doy + 2) / 153; // March-based month, 0..11
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year as i32, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1024,6 +1005,34 @@ mod tests {
     }
 
     #[test]
+    fn websocket_lines_tls_verify_and_cert_names() {
+        let server = NatsServer::builder()
+            .websocket_tls(true)
+            .tls_verify(true)
+            .server_cert_names(&["localhost"])
+            .websocket_config("same_origin: false")
+            .start()
+            .unwrap();
+        let config = fs::read_to_string(server.config_path()).unwrap();
+        let ws_block = &config[config.find("websocket {").unwrap()..];
+        let ws_block = &ws_block[..ws_block.find("\n}\n").unwrap()];
+        assert!(ws_block.contains("same_origin: false"), "{config}");
+        assert!(ws_block.contains("verify: true"), "{config}");
+        assert!(server
+            .client_cert_pem()
+            .starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(server.client_key_pem().contains("PRIVATE KEY"));
+        assert_eq!(
+            fs::read_to_string(server.client_cert_path()).unwrap(),
+            server.client_cert_pem()
+        );
+        // The certificate names only localhost now.
+        let conn = TcpStream::connect(("127.0.0.1", server.wss_port().unwrap())).unwrap();
+        let mut tls = tls_client(&server, "127.0.0.1", conn);
+        assert!(tls.write_all(b"GET / HTTP/1.1\r\n\r\n").is_err());
+    }
+
+    #[test]
     fn bad_config_error_has_log_tail() {
         let err = NatsServer::builder()
             .config("this is { not valid")
@@ -1100,10 +1109,10 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(certs::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(certs::civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(certs::civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(certs::civil_from_days(20_454), (2026, 1, 1));
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub(crate) fn establish(
 ) -> Result<Established> {
     let opts = &shared.opts;
     let deadline = Instant::now() + opts.connect_timeout;
-    let ws = WsSetup {
-        headers: opts.ws_headers.clone(),
-    };
+    let ws = ws_setup(shared, url)?;
     let setup = Setup {
         tls,
         require_tls: opts.require_tls,
@@ -44,6 +42,30 @@ pub(crate) fn establish(
             Err(e)
         }
     }
+}
+
+/// The upgrade request's extra headers for this attempt: the static ones, the Origin, then the
+/// callback's (evaluated now, so they can be fresh at every attempt).
+fn ws_setup(shared: &Shared, url: &ServerUrl) -> Result<WsSetup> {
+    let opts = &shared.opts;
+    let mut headers = Vec::new();
+    if !url.scheme.is_websocket() {
+        return Ok(WsSetup { headers });
+    }
+    headers.extend(opts.ws_headers.iter().cloned());
+    if let Some(origin) = &opts.ws_origin {
+        headers.push(("Origin".to_string(), origin.clone()));
+    }
+    if let Some(cb) = &opts.ws_headers_callback {
+        let extra = cb().map_err(|e| {
+            Error::new(
+                ErrorKind::WebSocket,
+                format!("the WebSocket headers callback failed: {e}"),
+            )
+        })?;
+        headers.extend(extra);
+    }
+    Ok(WsSetup { headers })
 }
 
 fn run(
@@ -174,5 +196,10 @@ fn connect_info(
             ci.auth_token = opts.token.clone();
         }
     }
+    // NKey / JWT: obtained again at every attempt (callbacks called, creds file re-read).
+    let proof = opts.auth.prove(info.nonce.as_deref(), &url.to_string())?;
+    ci.jwt = proof.jwt;
+    ci.nkey = proof.nkey;
+    ci.sig = proof.sig;
     Ok(ci)
 }

@@ -323,18 +323,7 @@ impl fmt::Debug for Connection {
 }
 
 fn tls_setup(opts: &Options) -> Result<TlsSetup> {
-    let mut pems = opts.root_cert_pems.clone();
-    for path in &opts.root_cert_paths {
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Tls,
-                format!("reading root certificate {}", path.display()),
-            )
-            .with_source(e)
-        })?;
-        pems.push(pem);
-    }
-    TlsSetup::new(&pems)
+    TlsSetup::from_options(opts)
 }
 
 impl Shared {

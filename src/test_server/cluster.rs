@@ -36,22 +36,16 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{civil_from_days, io_error, read_line, Builder, NatsServer, TlsFiles, Transport};
+use super::{generate_ca, io_error, read_line, Builder, NatsServer, Transport};
 use crate::{Error, ErrorKind, Result};
 
 /// How long [`Cluster::wait_formed`] waits for every node to see every other.
 const FORM_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The common name of the CA made by [`generate_ca`] (and by the single-server setup); server
-/// certificates name it as their issuer.
-const CA_NAME: &str = "natsws test CA";
 
 /// Config every node gets before [`Cluster::start_with`]'s extra text.
 const LAME_DUCK_CONFIG: &str = "lame_duck_grace_period: 1s\nlame_duck_duration: 30s\n";
@@ -369,94 +363,6 @@ fn client_connect_urls(port: u16) -> std::result::Result<BTreeSet<String>, Strin
         .collect())
 }
 
-// ---------------------------------------------------------------------------------------------
-// A shared CA.
-
-fn tls_err(e: rcgen::Error) -> Error {
-    Error::new(
-        ErrorKind::Tls,
-        format!("test server: cannot generate certificates: {e}"),
-    )
-    .with_source(e)
-}
-
-/// Make `params` valid from yesterday for 30 days.
-fn set_validity(params: &mut rcgen::CertificateParams) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let day = |offset: i64| {
-        let (y, m, d) = civil_from_days((now / 86_400) as i64 + offset);
-        rcgen::date_time_ymd(y, m, d)
-    };
-    params.not_before = day(-1);
-    params.not_after = day(30);
-}
-
-/// The parameters of a test CA; the subject and key usages are also what an issuer made from
-/// an existing CA key needs.
-fn ca_params() -> Result<rcgen::CertificateParams> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyUsagePurpose};
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    params.distinguished_name.push(DnType::CommonName, CA_NAME);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    set_validity(&mut params);
-    Ok(params)
-}
-
-/// A new test CA (common name `natsws test CA`, valid from yesterday for 30 days):
-/// `(certificate PEM, private key PEM)`, for [`Builder::ca`].
-pub fn generate_ca() -> Result<(String, String)> {
-    let key = rcgen::KeyPair::generate().map_err(tls_err)?;
-    let cert = ca_params()?.self_signed(&key).map_err(tls_err)?;
-    Ok((cert.pem(), key.serialize_pem()))
-}
-
-/// A server certificate signed by the CA `ca_cert`/`ca_key` (from [`generate_ca`]), written
-/// into `dir` like the generated one.
-pub(super) fn tls_with_ca(dir: &Path, ca_cert: &str, ca_key: &str) -> Result<TlsFiles> {
-    use rcgen::{
-        CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::from_pem(ca_key).map_err(tls_err)?;
-    let issuer = Issuer::new(ca_params()?, ca_key);
-
-    let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    let mut params = CertificateParams::new(names).map_err(tls_err)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params);
-    let key = KeyPair::generate().map_err(tls_err)?;
-    let cert = params.signed_by(&key, &issuer).map_err(tls_err)?;
-
-    let files = TlsFiles {
-        ca_pem: ca_cert.to_owned(),
-        ca_path: dir.join("ca.pem"),
-        cert_path: dir.join("server-cert.pem"),
-        key_path: dir.join("server-key.pem"),
-    };
-    let write = |path: &Path, text: &str| {
-        fs::write(path, text).map_err(|e| io_error(&format!("write {}", path.display()), e))
-    };
-    write(&files.ca_path, &files.ca_pem)?;
-    write(&files.cert_path, &cert.pem())?;
-    write(&files.key_path, &key.serialize_pem())?;
-    Ok(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,7 +538,7 @@ mod tests {
         let want = advertised(&cluster, &[0, 1], Transport::Wss);
         wait_info(&conn, "two nodes", |info| urls_set(info) == want);
         conn.close().unwrap();
-        let ca = fs::read_to_string(cluster.node(i).ca_path()).unwrap();
+        let ca = std::fs::read_to_string(cluster.node(i).ca_path()).unwrap();
         assert_eq!(ca, cluster.ca_pem());
         assert_ne!(cluster.route_port(0), cluster.route_port(1));
     }
@@ -650,7 +556,7 @@ mod tests {
         cluster.wait_formed().unwrap();
         // The first node's config (for its next restart) names the new port.
         cluster.restart(0).unwrap();
-        let config = fs::read_to_string(cluster.node(0).config_path()).unwrap();
+        let config = std::fs::read_to_string(cluster.node(0).config_path()).unwrap();
         let want = format!("nats-route://127.0.0.1:{}", cluster.route_port(i));
         assert!(config.contains(&want), "{config}");
         assert!(!config.contains(&format!(":{taken}\"")), "{config}");

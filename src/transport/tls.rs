@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use zeroize::Zeroizing;
 
 use super::tcp::set_deadline;
 use super::{Kick, ReadHalf, WriteHalf};
 use crate::error::{Error, ErrorKind, Result};
+use crate::options::{ClientCert, Options};
 use crate::url::ServerUrl;
 
 /// The TLS configuration of a connection, built once from the options.
@@ -27,10 +29,57 @@ pub(crate) struct TlsSetup {
 }
 
 impl TlsSetup {
-    /// Verifies servers against webpki's roots plus the extra PEM certificates given.
-    pub(crate) fn new(extra_roots_pem: &[Vec<u8>]) -> Result<TlsSetup> {
+    /// The TLS configuration the options describe: a ready rustls config (feature `rustls`), or
+    /// verification against webpki's roots (unless turned off) plus the extra roots, with the
+    /// client certificate if one is set. Files are read here, once per `connect`.
+    pub(crate) fn from_options(opts: &Options) -> Result<TlsSetup> {
+        #[cfg(feature = "rustls")]
+        if let Some(config) = &opts.tls_client_config {
+            return Ok(TlsSetup {
+                config: config.clone(),
+            });
+        }
+        let mut pems = opts.root_cert_pems.clone();
+        for path in &opts.root_cert_paths {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::new(
+                    ErrorKind::Tls,
+                    format!("reading root certificate {}", path.display()),
+                )
+                .with_source(e)
+            })?;
+            pems.push(pem);
+        }
+        let client = match &opts.client_cert {
+            None => None,
+            Some(ClientCert::Pem { cert, key }) => Some((cert.clone(), key.clone())),
+            Some(ClientCert::Files { cert, key }) => {
+                let read = |what: &str, p: &std::path::Path| {
+                    std::fs::read(p).map_err(|e| {
+                        Error::new(ErrorKind::Tls, format!("reading {what} {}", p.display()))
+                            .with_source(e)
+                    })
+                };
+                Some((
+                    read("client certificate", cert)?,
+                    Zeroizing::new(read("client key", key)?),
+                ))
+            }
+        };
+        TlsSetup::new(&pems, opts.tls_builtin_roots, client)
+    }
+
+    /// Verifies servers against webpki's roots (if `builtin_roots`) plus the extra PEM
+    /// certificates given; presents `client` (certificate chain PEM, key PEM) if set.
+    pub(crate) fn new(
+        extra_roots_pem: &[Vec<u8>],
+        builtin_roots: bool,
+        client: Option<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    ) -> Result<TlsSetup> {
         let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if builtin_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
         for pem in extra_roots_pem {
             let mut found = 0;
             for cert in CertificateDer::pem_slice_iter(pem) {
@@ -49,12 +98,47 @@ impl TlsSetup {
                 ));
             }
         }
+        if roots.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "no root certificates: the built-in roots are off and none were added",
+            ));
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::new(ErrorKind::Tls, "TLS setup").with_source(e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match client {
+            None => builder.with_no_client_auth(),
+            Some((cert_pem, key_pem)) => {
+                let chain = CertificateDer::pem_slice_iter(&cert_pem)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        Error::new(ErrorKind::Tls, "bad PEM in the client certificate")
+                            .with_source(e)
+                    })?;
+                if chain.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        "no certificate found in the client certificate PEM",
+                    ));
+                }
+                // No source: a PEM error could quote the key's bytes.
+                let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+                    Error::new(
+                        ErrorKind::Tls,
+                        "no usable private key (PKCS#8, PKCS#1 RSA or SEC1 EC PEM) in the client key",
+                    )
+                })?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Tls,
+                        format!("the client certificate and key do not fit together: {e}"),
+                    )
+                })?
+            }
+        };
         Ok(TlsSetup {
             config: Arc::new(config),
         })
