@@ -90,6 +90,8 @@ pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<
         .try_clone()
         .map_err(|e| Error::io("cloning the socket", e))?;
     let tls_wanted = url.scheme.is_tls() || setup.require_tls;
+    // Every blocking step of the attempt (TLS, the WebSocket upgrade, INFO) shares one deadline.
+    tcp::set_deadline(&shutdown_handle, Some(setup.deadline))?;
     match url.scheme {
         Scheme::Ws | Scheme::Wss => {
             let (reader, writer, tls): (Box<dyn ReadHalf>, Box<dyn WriteHalf>, bool) =
@@ -124,7 +126,6 @@ pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<
             }
             // The server speaks first, in the clear: INFO says whether it wants TLS.
             let (mut r, w) = tcp::split(sock)?;
-            tcp::set_deadline(&shutdown_handle, Some(setup.deadline))?;
             let (prefix, info) = read_info_line(&mut r, setup.max_control_line)?;
             if info.tls_required || tls_wanted {
                 if tls_wanted && !info.tls_required && !info.tls_available {
