@@ -121,8 +121,13 @@ impl Supervisor {
                 }
                 Outcome::Lost(e) => {
                     log::warn!("disconnected from {}: {e}", cur.url);
-                    self.shared.emit(Event::Disconnected { reason: e.clone() });
+                    // Down first, then the event: whoever reacts to it finds publishes
+                    // buffered (bounded), flushes failing and the state Reconnecting.
                     go_down(&self.shared, cur);
+                    if self.shared.opts.allow_reconnect {
+                        self.shared.set_state(State::Reconnecting);
+                    }
+                    self.shared.emit(Event::Disconnected { reason: e.clone() });
                     if !self.shared.opts.allow_reconnect {
                         break Some(e);
                     }
