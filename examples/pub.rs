@@ -7,12 +7,14 @@
 //!
 //! Example: `cargo run --example pub -- ws://127.0.0.1:8080 greet.joe hello`
 
+mod common;
+
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: pub <url> <subject> <text>";
 
 fn main() -> ExitCode {
-    let Some(args) = utf8_args() else {
+    let Some(args) = common::utf8_args() else {
         eprintln!("error: the arguments must be valid UTF-8\n{USAGE}");
         return ExitCode::from(2);
     };
@@ -30,28 +32,11 @@ fn main() -> ExitCode {
 }
 
 fn run(url: &str, subject: &str, text: &str) -> natsws::Result<()> {
-    let nc = options().connect(url)?;
+    let nc = common::options().connect(url)?;
     nc.publish(subject, text)?;
     // `publish` only queues the message; the flush is a PING/PONG round trip, so when it
     // returns the server has processed the message.
     nc.flush()?;
     eprintln!("published {} bytes to '{subject}'", text.len());
     nc.close()
-}
-
-/// Default options, plus the CA in `$NATS_CA` if set.
-fn options() -> natsws::Options {
-    let opts = natsws::Options::new();
-    match std::env::var_os("NATS_CA") {
-        Some(path) if !path.is_empty() => opts.add_root_certificate(path),
-        _ => opts,
-    }
-}
-
-/// The command-line arguments after the program name; `None` if one is not valid UTF-8.
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
 }

@@ -8,12 +8,14 @@
 //!
 //! Example: `cargo run --example reply -- nats://127.0.0.1:4222 time.now 'half past nine' 1`
 
+mod common;
+
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: reply <url> <subject> <text> [count]";
 
 fn main() -> ExitCode {
-    let Some(args) = utf8_args() else {
+    let Some(args) = common::utf8_args() else {
         eprintln!("error: the arguments must be valid UTF-8\n{USAGE}");
         return ExitCode::from(2);
     };
@@ -46,7 +48,7 @@ fn run(
     text: &str,
     count: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let nc = options().connect(url)?;
+    let nc = common::options().connect(url)?;
     let sub = nc.subscribe(subject)?;
     nc.flush()?; // the server has registered the subscription: requests will reach us
     eprintln!("answering requests on '{subject}' at {url}");
@@ -73,21 +75,4 @@ fn run(
         Some(e) => Box::new(e),
         None => "the connection closed".into(),
     })
-}
-
-/// Default options, plus the CA in `$NATS_CA` if set.
-fn options() -> natsws::Options {
-    let opts = natsws::Options::new();
-    match std::env::var_os("NATS_CA") {
-        Some(path) if !path.is_empty() => opts.add_root_certificate(path),
-        _ => opts,
-    }
-}
-
-/// The command-line arguments after the program name; `None` if one is not valid UTF-8.
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
 }

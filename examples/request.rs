@@ -8,6 +8,8 @@
 //!
 //! Example (with `reply` running): `cargo run --example request -- ws://127.0.0.1:8080 time.now ?`
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,7 +18,7 @@ const USAGE: &str = "usage: request <url> <subject> <text>";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    let Some(args) = utf8_args() else {
+    let Some(args) = common::utf8_args() else {
         eprintln!("error: the arguments must be valid UTF-8\n{USAGE}");
         return ExitCode::from(2);
     };
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
 }
 
 fn run(url: &str, subject: &str, text: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let nc = options().connect(url)?;
+    let nc = common::options().connect(url)?;
     let reply = nc.request_timeout(subject, text, TIMEOUT)?;
     writeln!(
         std::io::stdout(),
@@ -45,21 +47,4 @@ fn run(url: &str, subject: &str, text: &str) -> Result<(), Box<dyn std::error::E
         String::from_utf8_lossy(&reply.payload)
     )?;
     Ok(nc.close()?)
-}
-
-/// Default options, plus the CA in `$NATS_CA` if set.
-fn options() -> natsws::Options {
-    let opts = natsws::Options::new();
-    match std::env::var_os("NATS_CA") {
-        Some(path) if !path.is_empty() => opts.add_root_certificate(path),
-        _ => opts,
-    }
-}
-
-/// The command-line arguments after the program name; `None` if one is not valid UTF-8.
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
 }

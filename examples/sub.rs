@@ -8,13 +8,15 @@
 //!
 //! Example: `cargo run --example sub -- nats://127.0.0.1:4222 'greet.>' 3`
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: sub <url> <subject> [count]";
 
 fn main() -> ExitCode {
-    let Some(args) = utf8_args() else {
+    let Some(args) = common::utf8_args() else {
         eprintln!("error: the arguments must be valid UTF-8\n{USAGE}");
         return ExitCode::from(2);
     };
@@ -42,7 +44,7 @@ fn main() -> ExitCode {
 }
 
 fn run(url: &str, subject: &str, count: Option<u64>) -> Result<(), Box<dyn std::error::Error>> {
-    let nc = options().connect(url)?;
+    let nc = common::options().connect(url)?;
     let sub = nc.subscribe(subject)?;
     // The round trip makes sure the server has registered the subscription before we say so.
     nc.flush()?;
@@ -66,21 +68,4 @@ fn run(url: &str, subject: &str, count: Option<u64>) -> Result<(), Box<dyn std::
         Some(e) => Box::new(e),
         None => "the connection closed".into(),
     })
-}
-
-/// Default options, plus the CA in `$NATS_CA` if set.
-fn options() -> natsws::Options {
-    let opts = natsws::Options::new();
-    match std::env::var_os("NATS_CA") {
-        Some(path) if !path.is_empty() => opts.add_root_certificate(path),
-        _ => opts,
-    }
-}
-
-/// The command-line arguments after the program name; `None` if one is not valid UTF-8.
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
 }

@@ -129,7 +129,7 @@ mod tests {
     }
 }
 
-/// The examples of `docs/auth.md`, compiled as doc tests.
+/// The examples of the README, compiled as doc tests.
 #[cfg(doctest)]
-#[doc = include_str!("../docs/auth.md")]
-struct AuthDocExamples;
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

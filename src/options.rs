@@ -275,7 +275,7 @@ impl Options {
 
     /// Authenticate with a user NKey: `seed` is the user's seed (`SU…`). CONNECT carries the
     /// public key and the seed's signature of the server's nonce. Fails at connect with
-    /// [`ErrorKind::Authorization`] if the server sends no nonce (it does not do NKey
+    /// [`ErrorKind::Authorization`](crate::ErrorKind::Authorization) if the server sends no nonce (it does not do NKey
     /// authentication). The seed is wiped from memory when the options are dropped.
     ///
     /// NKey, JWT and creds settings replace each other: the last one set is used.
@@ -312,7 +312,7 @@ impl Options {
     /// Authenticate with a user JWT from callbacks, so secrets can live in a keystore or be
     /// fetched fresh: `jwt` returns the user JWT and `sign` signs the server's nonce (raw 64-byte
     /// Ed25519 signature). Both are called at every connection attempt; an error from either
-    /// fails that attempt with [`ErrorKind::Authorization`].
+    /// fails that attempt with [`ErrorKind::Authorization`](crate::ErrorKind::Authorization).
     pub fn user_jwt(
         mut self,
         jwt: impl Fn() -> std::result::Result<String, CallbackError> + Send + Sync + 'static,
@@ -327,7 +327,7 @@ impl Options {
 
     /// Authenticate with a creds file (the user JWT and seed, as written by `nsc`). The file is
     /// read at every connection attempt, so it can be replaced while the client runs. An
-    /// unreadable or malformed file is an [`ErrorKind::InvalidOption`] error.
+    /// unreadable or malformed file is an [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) error.
     pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Options {
         self.auth = Auth::CredsFile(path.into());
         self
@@ -527,7 +527,7 @@ impl Options {
     /// connection attempt (e.g. a fresh `Authorization: Bearer …` or a `Cookie` for the server's
     /// `jwt_cookie`/`token_cookie`/`user_cookie`). They come after the static
     /// [`websocket_header`](Options::websocket_header)s. An error fails that attempt with
-    /// [`ErrorKind::WebSocket`].
+    /// [`ErrorKind::WebSocket`](crate::ErrorKind::WebSocket).
     pub fn websocket_headers_callback(
         mut self,
         headers: impl Fn() -> std::result::Result<Vec<(String, String)>, CallbackError>

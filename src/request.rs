@@ -87,7 +87,8 @@ impl RequestMany {
         opts: RequestManyOptions,
     ) -> Result<RequestMany> {
         let (reply, rx) = shared.register_waiter(subject, true)?;
-        if let Err(e) = shared.publish(subject, Some(&reply), opts.headers.as_ref(), payload) {
+        if let Err(e) = shared.publish_urgent(subject, Some(&reply), opts.headers.as_ref(), payload)
+        {
             shared.remove_waiter(&reply);
             return Err(e);
         }

@@ -82,6 +82,7 @@ fn run(
     let info = loop {
         match crate::proto::parse(rb.data(), &limits)? {
             Parsed::Op(ServerOp::Info(json), n) => {
+                reader::trace_in(&rb.data()[..n]);
                 let info = ServerInfo::parse(json)?;
                 rb.consume(n);
                 break info;
@@ -101,6 +102,7 @@ fn run(
     // CONNECT + PING
     let connect = connect_info(shared, url, &info, conn.tls)?;
     log::trace!("->> CONNECT {connect:?}");
+    log::trace!("->> PING");
     let mut out = Vec::with_capacity(256);
     encode::connect(&mut out, &connect);
     out.extend_from_slice(encode::PING);
@@ -112,15 +114,18 @@ fn run(
     loop {
         match crate::proto::parse(rb.data(), &limits)? {
             Parsed::Op(op, n) => {
+                reader::trace_in(&rb.data()[..n]);
                 match op {
                     ServerOp::Pong => {
                         rb.consume(n);
                         break;
                     }
-                    ServerOp::Ping => conn
-                        .writer
-                        .write_all(encode::PONG)
-                        .map_err(|e| Error::io("answering PING", e))?,
+                    ServerOp::Ping => {
+                        log::trace!("->> PONG");
+                        conn.writer
+                            .write_all(encode::PONG)
+                            .map_err(|e| Error::io("answering PING", e))?
+                    }
                     ServerOp::Info(json) => reader::update_info(shared, ServerInfo::parse(json)?),
                     ServerOp::Ok => {}
                     ServerOp::Err(text) => return Err(server_error::classify(text)),

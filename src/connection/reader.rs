@@ -124,7 +124,10 @@ fn read_loop(
     }
 }
 
-fn trace_in(op: &[u8]) {
+pub(crate) fn trace_in(op: &[u8]) {
+    if !log::log_enabled!(log::Level::Trace) {
+        return;
+    }
     let line_end = op.iter().position(|&b| b == b'\n').unwrap_or(op.len());
     log::trace!(
         "<<- {}",

@@ -22,8 +22,12 @@ use crate::events::{Event, EventSink};
 use crate::headers::Headers;
 use crate::message::Message;
 use crate::options::Options;
-use crate::proto::{encode, ServerInfo};
+use crate::proto::{encode, scan, ServerInfo};
 use crate::subject;
+use crate::transport::WriteHalf;
+
+/// A write buffer that grew beyond this is given back to the allocator after use.
+pub(crate) const KEEP_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// The lifecycle of a connection.
 #[non_exhaustive]
@@ -138,8 +142,18 @@ pub(crate) enum Ctl {
     Info { gen: u64 },
 }
 
+/// The writing half of the live transport, with its generation.
+pub(crate) struct Out {
+    pub(crate) half: Box<dyn WriteHalf>,
+    pub(crate) gen: u64,
+}
+
 pub(crate) struct Shared {
     pub(crate) opts: Options,
+    /// The transport's writing half. Whoever holds this lock writes, and takes the bytes from
+    /// `write` only while holding it, so bytes leave in order: the writer thread, or a
+    /// request or reply written directly while the writer is parked.
+    pub(crate) out: Mutex<Option<Out>>,
     pub(crate) info: RwLock<Arc<ServerInfo>>,
     pub(crate) url: RwLock<Option<String>>,
     pub(crate) max_payload: AtomicUsize,
@@ -164,6 +178,7 @@ impl Shared {
     pub(crate) fn new(opts: Options, ctl: Sender<Ctl>) -> Shared {
         let prefix = format!("{}.{}.", opts.inbox_prefix, nuid::next());
         Shared {
+            out: Mutex::new(None),
             info: RwLock::new(Arc::new(ServerInfo::default())),
             url: RwLock::new(None),
             max_payload: AtomicUsize::new(1024 * 1024),
@@ -259,6 +274,30 @@ impl Shared {
         headers: Option<&Headers>,
         payload: &[u8],
     ) -> Result<()> {
+        self.publish_inner(subject, reply, headers, payload, false)
+    }
+
+    /// Like [`publish`](Shared::publish), for a request or a reply, where latency matters:
+    /// when the writer thread is parked, the calling thread writes to the socket itself
+    /// instead of waking it (one thread hop less per message).
+    pub(crate) fn publish_urgent(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&Headers>,
+        payload: &[u8],
+    ) -> Result<()> {
+        self.publish_inner(subject, reply, headers, payload, true)
+    }
+
+    fn publish_inner(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&Headers>,
+        payload: &[u8],
+        urgent: bool,
+    ) -> Result<()> {
         subject::validate_publish(subject)?;
         if let Some(r) = reply {
             subject::validate_reply(r)?;
@@ -339,8 +378,45 @@ impl Shared {
         }
         w.out_msgs += 1;
         w.out_bytes += payload.len() as u64;
+        if urgent && w.writer_idle && !w.down {
+            if let Some(mut out) = self.out.try_lock() {
+                if let Some(o) = out.as_mut() {
+                    let mut local = std::mem::take(&mut w.buf);
+                    w.kicked = false;
+                    drop(w);
+                    if self.write_out(o, &mut local) {
+                        // Give the buffer's capacity back for the next messages.
+                        local.clear();
+                        let mut w = self.write.lock();
+                        if w.buf.is_empty() && local.capacity() <= KEEP_CAPACITY {
+                            w.buf = local;
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
         self.wake(&mut w);
         Ok(())
+    }
+
+    /// Writes `bytes` to the transport. On failure keeps what never left (from the start of
+    /// the operation it was cut in) for the next connection, reports the failure to the
+    /// supervisor, and returns `false`.
+    pub(crate) fn write_out(&self, o: &mut Out, bytes: &mut Vec<u8>) -> bool {
+        let mut sent = 0;
+        match o.half.write_tracked(bytes, &mut sent) {
+            Ok(()) => true,
+            Err(e) => {
+                bytes.drain(..scan::op_start(bytes, sent));
+                self.write.lock().unsent.extend_from_slice(bytes);
+                let _ = self.ctl.send(Ctl::Failed {
+                    gen: o.gen,
+                    err: Error::io("writing to the server", e),
+                });
+                false
+            }
+        }
     }
 
     /// Queues a PING with an optional waiter for its PONG.
@@ -515,7 +591,7 @@ impl Shared {
         timeout: Duration,
     ) -> Result<Message> {
         let (reply, rx) = self.register_waiter(subject, false)?;
-        if let Err(e) = self.publish(subject, Some(&reply), headers, payload) {
+        if let Err(e) = self.publish_urgent(subject, Some(&reply), headers, payload) {
             self.remove_waiter(&reply);
             return Err(e);
         }

@@ -20,7 +20,7 @@ use rand::Rng;
 use crate::connection::handshake;
 use crate::connection::pool::{Pool, Removed};
 use crate::connection::reader;
-use crate::connection::shared::{Ctl, Shared, State};
+use crate::connection::shared::{Ctl, Out, Shared, State};
 use crate::connection::writer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
@@ -340,17 +340,20 @@ fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> R
         .try_clone()
         .map_err(|e| Error::io("cloning the socket", e))?;
     let handshake::Established { conn, rest, .. } = est;
+    *shared.out.lock() = Some(Out {
+        half: conn.writer,
+        gen,
+    });
     go_up(shared);
     *shared.url.write() = Some(url.to_string());
     let spawn_err = |e: std::io::Error| Error::io("starting a connection thread", e);
     let (done_tx, writer_done) = crossbeam_channel::bounded::<()>(0);
     let s = shared.clone();
-    let out = conn.writer;
     let writer = std::thread::Builder::new()
         .name("natsws-writer".into())
         .spawn(move || {
             let _done = done_tx;
-            writer::run(s, out, gen)
+            writer::run(s, gen)
         })
         .map_err(spawn_err)?;
     let s = shared.clone();
@@ -410,6 +413,7 @@ fn go_down(shared: &Shared, io: Io) {
     let _ = io.socket.shutdown(Shutdown::Both);
     let _ = io.writer.join();
     let _ = io.reader.join();
+    *shared.out.lock() = None;
     let mut w = shared.write.lock();
     let mut all = std::mem::take(&mut w.unsent);
     all.extend_from_slice(&w.buf);
@@ -447,6 +451,7 @@ fn close_gracefully(shared: &Shared, io: Io, deadline: Instant) {
     let _ = io.socket.shutdown(Shutdown::Both);
     let _ = io.writer.join();
     let _ = io.reader.join();
+    *shared.out.lock() = None;
 }
 
 /// From now on every send fails with `err`; flush waiters and blocked publishers are released.

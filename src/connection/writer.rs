@@ -5,18 +5,11 @@
 
 use std::sync::Arc;
 
-use crate::connection::shared::{Ctl, Shared};
-use crate::error::Error;
-use crate::proto::scan;
-use crate::transport::WriteHalf;
+use crate::connection::shared::{Shared, KEEP_CAPACITY};
 
-/// A buffer that grew beyond this is given back to the allocator after use.
-const KEEP_CAPACITY: usize = 4 * 1024 * 1024;
-
-pub(crate) fn run(shared: Arc<Shared>, mut out: Box<dyn WriteHalf>, gen: u64) {
+pub(crate) fn run(shared: Arc<Shared>, gen: u64) {
     let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
-        let closing;
         {
             let mut w = shared.write.lock();
             while w.buf.is_empty() && !w.kicked && !w.closing && w.error.is_none() && !w.down {
@@ -28,6 +21,18 @@ pub(crate) fn run(shared: Arc<Shared>, mut out: Box<dyn WriteHalf>, gen: u64) {
                 // Closed, or this transport is broken: what is queued is for the next one.
                 return;
             }
+        }
+        // The transport first, then the bytes (see `Shared::out`).
+        let mut out = shared.out.lock();
+        let Some(o) = out.as_mut().filter(|o| o.gen == gen) else {
+            return;
+        };
+        let closing;
+        {
+            let mut w = shared.write.lock();
+            if w.error.is_some() || w.down {
+                return;
+            }
             w.kicked = false;
             closing = w.closing && w.buf.is_empty();
             std::mem::swap(&mut w.buf, &mut local);
@@ -36,21 +41,13 @@ pub(crate) fn run(shared: Arc<Shared>, mut out: Box<dyn WriteHalf>, gen: u64) {
             }
         }
         if closing {
-            out.close();
+            o.half.close();
             return;
         }
-        let mut sent = 0;
-        if let Err(e) = out.write_tracked(&local, &mut sent) {
-            // Keep what never left, from the start of the operation it was cut in, for the
-            // next connection.
-            local.drain(..scan::op_start(&local, sent));
-            shared.write.lock().unsent = local;
-            let _ = shared.ctl.send(Ctl::Failed {
-                gen,
-                err: Error::io("writing to the server", e),
-            });
+        if !shared.write_out(o, &mut local) {
             return;
         }
+        drop(out);
         local.clear();
         if local.capacity() > KEEP_CAPACITY {
             local = Vec::with_capacity(64 * 1024);

@@ -1,6 +1,6 @@
 //! The low-level, I/O-free protocol layer.
 //!
-//! [`parse`] turns bytes received from the server into [`ServerOp`]s without allocating;
+//! [`parse()`] turns bytes received from the server into [`ServerOp`]s without allocating;
 //! [`encode`] writes client operations into a caller's buffer; [`ServerInfo`] is the server's
 //! `INFO` JSON. Nothing here touches a socket, so it works the same over TCP, TLS and WebSocket.
 
@@ -13,7 +13,7 @@ pub use encode::ConnectInfo;
 pub use info::ServerInfo;
 pub use parse::{parse, Limits, Parsed, ServerOp};
 
-/// Shared by the unit tests, `tests/proto_corpus.rs` and the fuzz target: drives [`parse`]
+/// Shared by the unit tests, `tests/proto_corpus.rs` and the fuzz target: drives [`parse()`]
 /// the way a connection does. Not part of the API.
 #[doc(hidden)]
 pub mod testing {
