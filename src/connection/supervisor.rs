@@ -90,7 +90,11 @@ impl Supervisor {
         for _ in 0..self.pool.len() {
             let Some(url) = self.pool.next() else { break };
             match self.attempt(&url) {
-                Ok(io) => return Ok(io),
+                Ok(io) => {
+                    // Connected when `connect()` returns, not once the supervisor thread runs.
+                    self.shared.set_state(State::Connected);
+                    return Ok(io);
+                }
                 Err(e) => last = Some(e),
             }
         }
