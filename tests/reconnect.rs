@@ -24,6 +24,7 @@ each_transport!(
     reconnect_buffer_off,
     force_reconnect,
     retry_on_initial_connect,
+    connected_when_connect_returns,
     same_auth_error_twice_closes,
     fresh_credentials_on_reconnect,
 );
@@ -395,6 +396,18 @@ fn retry_on_initial_connect(t: Transport) {
     assert_eq!(nc.state(), State::Connected);
     assert_quiet(&nc, &sub);
     nc.close().unwrap();
+}
+
+/// Without `retry_on_initial_connect`, `connect` returns a connection that is Connected
+/// already (not Connecting until the supervisor thread gets to run).
+fn connected_when_connect_returns(t: Transport) {
+    let c = Ctx::new(t);
+    for i in 0..20 {
+        let nc = c.connect();
+        assert_eq!(nc.state(), State::Connected, "connection {i}");
+        assert_eq!(port_of(&nc.connected_url().unwrap()), port_of(&c.url()));
+        nc.close().unwrap();
+    }
 }
 
 /// A directory under the system temp dir (next to the test servers' own), removed on drop.
