@@ -205,6 +205,8 @@ impl Supervisor {
             tried += 1;
             match self.attempt(&url) {
                 Ok(io) => {
+                    // Connected before the event: whoever reacts to it finds the state so.
+                    self.shared.set_state(State::Connected);
                     let event = if ever_connected {
                         log::info!("reconnected to {url}");
                         Event::Reconnected {
