@@ -137,6 +137,8 @@ fn kill_restart_cycles(t: Transport) {
         c.server.restart().unwrap();
         wait_reconnected(&events);
         outage += down_at.elapsed();
+        // The event means the connection is up already.
+        assert_eq!(nc.state(), State::Connected, "{}", what("state"));
 
         // (e) The buffered batch arrives after the replayed subscriptions.
         expect_seqs(&plain, first..next_seq, &what("plain, buffered"));
