@@ -26,8 +26,10 @@ use crate::proto::{encode, scan, ServerInfo};
 use crate::subject;
 use crate::transport::WriteHalf;
 
-/// A write buffer that grew beyond this is given back to the allocator after use.
-pub(crate) const KEEP_CAPACITY: usize = 4 * 1024 * 1024;
+/// Write buffers keep their capacity while the connection is busy (growing them again for
+/// every batch costs page faults); when the writer goes idle, anything bigger than this goes
+/// back to the allocator.
+pub(crate) const IDLE_CAPACITY: usize = 64 * 1024;
 
 /// The lifecycle of a connection.
 #[non_exhaustive]
@@ -388,7 +390,7 @@ impl Shared {
                         // Give the buffer's capacity back for the next messages.
                         local.clear();
                         let mut w = self.write.lock();
-                        if w.buf.is_empty() && local.capacity() <= KEEP_CAPACITY {
+                        if w.buf.is_empty() && local.capacity() <= IDLE_CAPACITY {
                             w.buf = local;
                         }
                     }

@@ -5,13 +5,22 @@
 
 use std::sync::Arc;
 
-use crate::connection::shared::{Shared, KEEP_CAPACITY};
+use crate::connection::shared::{Shared, IDLE_CAPACITY};
 
 pub(crate) fn run(shared: Arc<Shared>, gen: u64) {
-    let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut local: Vec<u8> = Vec::with_capacity(IDLE_CAPACITY);
     loop {
         {
             let mut w = shared.write.lock();
+            if w.buf.is_empty() && !w.kicked && !w.closing && w.error.is_none() && !w.down {
+                // Going idle: give big buffers back.
+                if w.buf.capacity() > IDLE_CAPACITY {
+                    w.buf = Vec::with_capacity(IDLE_CAPACITY);
+                }
+                if local.capacity() > IDLE_CAPACITY {
+                    local = Vec::with_capacity(IDLE_CAPACITY);
+                }
+            }
             while w.buf.is_empty() && !w.kicked && !w.closing && w.error.is_none() && !w.down {
                 w.writer_idle = true;
                 shared.write_cv.wait(&mut w);
@@ -49,8 +58,5 @@ pub(crate) fn run(shared: Arc<Shared>, gen: u64) {
         }
         drop(out);
         local.clear();
-        if local.capacity() > KEEP_CAPACITY {
-            local = Vec::with_capacity(64 * 1024);
-        }
     }
 }
