@@ -90,7 +90,11 @@ impl Supervisor {
         for _ in 0..self.pool.len() {
             let Some(url) = self.pool.next() else { break };
             match self.attempt(&url) {
-                Ok(io) => return Ok(io),
+                Ok(io) => {
+                    // Connected when `connect()` returns, not once the supervisor thread runs.
+                    self.shared.set_state(State::Connected);
+                    return Ok(io);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -121,8 +125,13 @@ impl Supervisor {
                 }
                 Outcome::Lost(e) => {
                     log::warn!("disconnected from {}: {e}", cur.url);
-                    self.shared.emit(Event::Disconnected { reason: e.clone() });
+                    // Down first, then the event: whoever reacts to it finds publishes
+                    // buffered (bounded), flushes failing and the state Reconnecting.
                     go_down(&self.shared, cur);
+                    if self.shared.opts.allow_reconnect {
+                        self.shared.set_state(State::Reconnecting);
+                    }
+                    self.shared.emit(Event::Disconnected { reason: e.clone() });
                     if !self.shared.opts.allow_reconnect {
                         break Some(e);
                     }
@@ -196,6 +205,8 @@ impl Supervisor {
             tried += 1;
             match self.attempt(&url) {
                 Ok(io) => {
+                    // Connected before the event: whoever reacts to it finds the state so.
+                    self.shared.set_state(State::Connected);
                     let event = if ever_connected {
                         log::info!("reconnected to {url}");
                         Event::Reconnected {

@@ -171,3 +171,51 @@ pub fn collect_all(sub: Subscription) -> Vec<Message> {
     rx.recv_timeout(WAIT)
         .unwrap_or_else(|_| panic!("the subscription's iterator did not end within {WAIT:?}"))
 }
+
+/// Options for reconnect tests: retry forever, 10 ms between passes over the pool, no jitter.
+pub fn fast_reconnect(opts: Options) -> Options {
+    opts.reconnect_wait(Duration::from_millis(10))
+        .reconnect_jitter(Duration::ZERO, Duration::ZERO)
+        .max_reconnects(None)
+}
+
+/// Polls `nc.state()` until it is `want` (bounded by `WAIT`); returns how long it took.
+#[track_caller]
+pub fn wait_state(nc: &Connection, want: natsws::State) -> Duration {
+    let start = Instant::now();
+    loop {
+        let st = nc.state();
+        if st == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "state {st:?}, not {want:?}, after {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The next `Disconnected` event's reason (other events are skipped).
+pub fn wait_disconnected(events: &Receiver<Event>) -> natsws::Error {
+    wait_event(events, |e| match e {
+        Event::Disconnected { reason } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+/// The URL of the next `Reconnected` event (other events are skipped).
+pub fn wait_reconnected(events: &Receiver<Event>) -> String {
+    wait_event(events, |e| match e {
+        Event::Reconnected { url } => Some(url.clone()),
+        _ => None,
+    })
+}
+
+/// The port of a URL such as `ws://127.0.0.1:4222/path`.
+pub fn port_of(url: &str) -> u16 {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    let port = host_port.rsplit_once(':').expect("a URL with a port").1;
+    port.parse().unwrap_or_else(|_| panic!("no port in {url}"))
+}
