@@ -539,9 +539,12 @@ impl Options {
         self
     }
 
-    /// Connects to the first server of `servers` that answers: one URL, a comma-separated
-    /// list, or a slice. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`; a URL without
-    /// a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
+    /// Connects to one of `servers`: one URL, a comma-separated list, or a slice. They form
+    /// the server pool (shuffled unless [`no_randomize`](Options::no_randomize)); each is
+    /// tried once, and the first that answers is used, unless
+    /// [`retry_on_initial_connect`](Options::retry_on_initial_connect) says to keep trying in
+    /// the background. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`, mixed as you
+    /// like; a URL without a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
     pub fn connect(self, servers: impl IntoServerList) -> Result<Connection> {
         self.check_auth()?;
         Connection::connect_with(self, servers.into_server_list())
