@@ -113,13 +113,10 @@ fn ip_address_matches_an_ip_san() {
             .start()
             .unwrap();
         let scheme = if t == Transport::Tcp { "tls" } else { "wss" };
-        let port = server
-            .url(t)
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .to_owned();
+        let port = match t {
+            Transport::Tcp => server.port(),
+            _ => server.wss_port().expect("a wss listener"),
+        };
         let url = format!("{scheme}://127.0.0.1:{port}");
         let nc = Options::new()
             .add_root_certificate(server.ca_path())
@@ -141,13 +138,10 @@ fn host_not_in_the_certificate_is_refused() {
             .start()
             .unwrap();
         let scheme = if t == Transport::Tcp { "tls" } else { "wss" };
-        let port = server
-            .url(t)
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .to_owned();
+        let port = match t {
+            Transport::Tcp => server.port(),
+            _ => server.wss_port().expect("a wss listener"),
+        };
         let opts = || Options::new().add_root_certificate(server.ca_path());
         let good = format!("{scheme}://localhost:{port}");
         round_trip(&opts().connect(good.as_str()).unwrap());
