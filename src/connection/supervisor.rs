@@ -360,14 +360,27 @@ fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> R
         .spawn(move || {
             let _done = done_tx;
             writer::run(s, gen)
-        })
-        .map_err(spawn_err)?;
+        });
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            abandon(shared, &socket);
+            return Err(spawn_err(e));
+        }
+    };
     let s = shared.clone();
     let input = conn.reader;
     let reader = std::thread::Builder::new()
         .name("natsws-reader".into())
-        .spawn(move || reader::run(s, input, rest, gen))
-        .map_err(spawn_err)?;
+        .spawn(move || reader::run(s, input, rest, gen));
+    let reader = match reader {
+        Ok(r) => r,
+        Err(e) => {
+            abandon(shared, &socket);
+            let _ = writer.join();
+            return Err(spawn_err(e));
+        }
+    };
     Ok(Io {
         reader,
         writer,
@@ -376,6 +389,21 @@ fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> R
         url: url.clone(),
         gen,
     })
+}
+
+/// Undoes `go_up` when the threads of a new transport could not start: down again, with only
+/// the publishes kept, and the transport dropped.
+fn abandon(shared: &Shared, socket: &TcpStream) {
+    {
+        let mut w = shared.write.lock();
+        w.down = true;
+        let all = std::mem::take(&mut w.buf);
+        scan::retain_publishes(&all, &mut w.buf);
+        shared.write_cv.notify_all();
+    }
+    let _ = socket.shutdown(Shutdown::Both);
+    *shared.out.lock() = None;
+    *shared.url.write() = None;
 }
 
 /// A new transport is up: replay the subscription table (and the request inbox) ahead of the
