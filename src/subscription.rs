@@ -71,11 +71,10 @@ impl Subscription {
     }
 
     fn taken(&self, msg: &Message) {
-        self.counters.pending_msgs.fetch_sub(1, Ordering::Relaxed);
+        self.counters.taken_msgs.fetch_add(1, Ordering::Relaxed);
         self.counters
-            .pending_bytes
-            .fetch_sub(msg.payload.len(), Ordering::Relaxed);
-        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            .taken_bytes
+            .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
     }
 
     fn ended(&self) -> Error {
@@ -178,15 +177,17 @@ impl Subscription {
 
     /// Messages delivered to this subscription and read so far.
     pub fn delivered(&self) -> u64 {
-        self.counters.delivered.load(Ordering::Relaxed)
+        self.counters.taken_msgs.load(Ordering::Relaxed)
     }
 
     /// Messages and payload bytes queued and not yet read.
     pub fn pending(&self) -> (usize, usize) {
-        (
-            self.counters.pending_msgs.load(Ordering::Relaxed),
-            self.counters.pending_bytes.load(Ordering::Relaxed),
-        )
+        let c = &self.counters;
+        let bytes = c
+            .queued_bytes
+            .load(Ordering::Relaxed)
+            .saturating_sub(c.taken_bytes.load(Ordering::Relaxed));
+        (self.rx.len(), bytes as usize)
     }
 }
 

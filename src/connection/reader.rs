@@ -219,8 +219,12 @@ fn deliver(
     let c = &entry.counters;
     let len = msg.payload.len();
     let (max_msgs, max_bytes) = (shared.opts.pending_msgs, shared.opts.pending_bytes);
-    let pending_msgs = c.pending_msgs.load(Ordering::Relaxed);
-    let pending_bytes = c.pending_bytes.load(Ordering::Relaxed);
+    let pending_msgs = entry
+        .delivered
+        .saturating_sub(c.taken_msgs.load(Ordering::Relaxed)) as usize;
+    let pending_bytes = entry
+        .queued_bytes
+        .saturating_sub(c.taken_bytes.load(Ordering::Relaxed)) as usize;
     if (max_msgs > 0 && pending_msgs >= max_msgs)
         || (max_bytes > 0 && pending_bytes + len > max_bytes)
     {
@@ -241,10 +245,10 @@ fn deliver(
     if c.slow.load(Ordering::Relaxed) {
         c.slow.store(false, Ordering::Relaxed);
     }
-    c.pending_msgs.fetch_add(1, Ordering::Relaxed);
-    c.pending_bytes.fetch_add(len, Ordering::Relaxed);
-    let _ = entry.tx.send(Delivery::Msg(msg));
     entry.delivered += 1;
+    entry.queued_bytes += len as u64;
+    c.queued_bytes.store(entry.queued_bytes, Ordering::Relaxed);
+    let _ = entry.tx.send(Delivery::Msg(msg));
     if let Some(max) = entry.max {
         if entry.delivered >= max {
             subs.remove(&sid);

@@ -72,13 +72,17 @@ pub(crate) enum Delivery {
     Err(Error),
 }
 
-/// Counters a subscription shares with the reader thread.
+/// Counters a subscription shares with the reader thread. What is pending is what was queued
+/// minus what was taken; the reader writes only plain stores here (it is the one writer of the
+/// queued side), the subscription only adds to the taken side.
 #[derive(Default)]
 pub(crate) struct SubCounters {
-    pub(crate) pending_msgs: AtomicUsize,
-    pub(crate) pending_bytes: AtomicUsize,
+    /// Payload bytes queued so far (stored by the reader thread).
+    pub(crate) queued_bytes: AtomicU64,
+    /// Messages and payload bytes handed out by the subscription.
+    pub(crate) taken_msgs: AtomicU64,
+    pub(crate) taken_bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    pub(crate) delivered: AtomicU64,
     pub(crate) slow: AtomicBool,
 }
 
@@ -89,7 +93,9 @@ pub(crate) struct SubEntry {
     pub(crate) counters: Arc<SubCounters>,
     /// Auto-unsubscribe after this many deliveries in total.
     pub(crate) max: Option<u64>,
+    /// Messages and payload bytes queued to the subscription so far.
     pub(crate) delivered: u64,
+    pub(crate) queued_bytes: u64,
 }
 
 /// Subscriptions by sid. Sids are small integers we hand out ourselves, so a multiplicative
@@ -530,6 +536,7 @@ impl Shared {
                 counters: counters.clone(),
                 max: None,
                 delivered: 0,
+                queued_bytes: 0,
             },
         );
         if let Err(e) = self.send_raw(|b| encode::sub(b, subject, queue, sid)) {
