@@ -96,6 +96,7 @@ mod subject;
 mod subscription;
 #[cfg(feature = "test-server")]
 pub mod test_server;
+mod time;
 mod transport;
 mod url;
 

@@ -195,7 +195,8 @@ impl Options {
         self
     }
 
-    /// How often the client pings the server to detect a dead connection (default 2 min).
+    /// How often the client pings the server to detect a dead connection (default 2 min;
+    /// `Duration::ZERO` turns keepalive pings off).
     pub fn ping_interval(mut self, interval: Duration) -> Options {
         self.ping_interval = interval;
         self

@@ -97,7 +97,7 @@ impl RequestMany {
             shared,
             reply,
             rx,
-            deadline: Instant::now() + total,
+            deadline: crate::time::deadline_after(total),
             opts,
             count: 0,
             done: false,
@@ -125,7 +125,7 @@ impl Iterator for RequestMany {
         }
         let mut wait_until = self.deadline;
         if let (Some(gap), true) = (self.opts.stall, self.count > 0) {
-            wait_until = wait_until.min(Instant::now() + gap);
+            wait_until = wait_until.min(crate::time::deadline_after(gap));
         }
         match self.rx.recv_deadline(wait_until) {
             Ok(Ok(m)) => {

@@ -164,9 +164,16 @@ impl Subscription {
     /// then yields them and ends. Nothing already sent to this subscription is lost.
     pub fn drain(&self) -> Result<()> {
         let shared = &self.handle.shared;
-        shared.send_raw(|b| crate::proto::encode::unsub(b, self.sid, None))?;
+        let unsub = |b: &mut Vec<u8>| crate::proto::encode::unsub(b, self.sid, None);
+        shared.send_raw(unsub)?;
         let r = shared.flush(shared.opts.drain_timeout);
         shared.forget_sub(self.sid);
+        if r.is_err() {
+            // The UNSUB may have gone down with a connection while a reconnect replayed the
+            // SUB. Now that the entry is gone nothing replays it: say UNSUB again (a no-op
+            // while disconnected, and harmless if the server already has it).
+            let _ = shared.send_raw(unsub);
+        }
         r
     }
 

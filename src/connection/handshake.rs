@@ -24,7 +24,7 @@ pub(crate) fn establish(
     kick: Kick,
 ) -> Result<Established> {
     let opts = &shared.opts;
-    let deadline = Instant::now() + opts.connect_timeout;
+    let deadline = crate::time::deadline_after(opts.connect_timeout);
     let ws = ws_setup(shared, url)?;
     let setup = Setup {
         tls,

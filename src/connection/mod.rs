@@ -86,10 +86,26 @@ impl Connection {
                 url: shared.url.read().clone().unwrap_or_default(),
             });
         }
-        std::thread::Builder::new()
+        let socket = first.as_ref().and_then(|io| io.socket_handle());
+        let spawned = std::thread::Builder::new()
             .name("natsws-supervisor".into())
-            .spawn(move || sup.run(first))
-            .map_err(|e| Error::io("starting the supervisor thread", e))?;
+            .spawn(move || sup.run(first));
+        if let Err(e) = spawned {
+            // Without a supervisor nobody would ever stop the reader and writer: stop them.
+            if let Some(s) = socket {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            {
+                let mut w = shared.write.lock();
+                w.error = Some(Error::new(
+                    ErrorKind::Closed,
+                    "the connection never started",
+                ));
+                shared.write_cv.notify_all();
+            }
+            shared.set_state(State::Closed);
+            return Err(Error::io("starting the supervisor thread", e));
+        }
         Ok(Connection {
             handle: Arc::new(Handle { shared }),
         })
@@ -336,7 +352,7 @@ impl Shared {
             }
         }
         // One deadline for the whole close: the flush, then the writer's last write.
-        let deadline = Instant::now() + self.opts.close_timeout;
+        let deadline = crate::time::deadline_after(self.opts.close_timeout);
         if self.write.lock().error.is_none() {
             let _ = self.flush(self.opts.close_timeout);
         }
@@ -357,7 +373,7 @@ impl Shared {
                 _ => *st = State::Draining,
             }
         }
-        let deadline = Instant::now() + self.opts.drain_timeout;
+        let deadline = crate::time::deadline_after(self.opts.drain_timeout);
         let sids: Vec<u64> = self.subs.lock().keys().copied().collect();
         let mut result = Ok(());
         for sid in &sids {

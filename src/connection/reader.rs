@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::connection::server_error::{self, Severity};
-use crate::connection::shared::{Ctl, Delivery, Shared};
+use crate::connection::shared::{Ctl, Delivery, Shared, SubEntry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::headers::Headers;
@@ -76,7 +76,12 @@ impl ReadBuf {
 /// Parse limits for messages from this server: its max_payload (at least 1 MiB) plus room for
 /// headers the server adds.
 pub(crate) fn limits(shared: &Shared) -> proto::Limits {
-    let max = shared.max_payload.load(Ordering::Relaxed).max(1024 * 1024);
+    // Whatever the server announces, a message is accepted up to 64 MiB (nats-server's own
+    // ceiling for max_payload), so a hostile INFO cannot make us buffer without bound.
+    let max = shared
+        .max_payload
+        .load(Ordering::Relaxed)
+        .clamp(1024 * 1024, 64 * 1024 * 1024);
     proto::Limits {
         max_control_line: shared.opts.max_control_line,
         max_payload: max + 64 * 1024,
@@ -216,6 +221,20 @@ fn deliver(
         // A message that crossed our UNSUB: nobody wants it.
         return;
     };
+    entry.received += 1;
+    // The server ends an auto-unsubscribed sid after `max` messages, dropped ones included.
+    let last = entry.max.is_some_and(|max| entry.received >= max);
+    if last {
+        if let Some(mut e) = subs.remove(&sid) {
+            queue(shared, sid, &mut e, msg);
+        }
+        return;
+    }
+    queue(shared, sid, entry, msg);
+}
+
+/// Queues `msg` to the subscription, or drops and counts it past the pending limits.
+fn queue(shared: &Shared, sid: u64, entry: &mut SubEntry, msg: Message) {
     let c = &entry.counters;
     let len = msg.payload.len();
     let (max_msgs, max_bytes) = (shared.opts.pending_msgs, shared.opts.pending_bytes);
@@ -249,11 +268,6 @@ fn deliver(
     entry.queued_bytes += len as u64;
     c.queued_bytes.store(entry.queued_bytes, Ordering::Relaxed);
     let _ = entry.tx.send(Delivery::Msg(msg));
-    if let Some(max) = entry.max {
-        if entry.delivered >= max {
-            subs.remove(&sid);
-        }
-    }
 }
 
 fn deliver_reply(shared: &Shared, msg: Message) {

@@ -96,6 +96,9 @@ pub(crate) struct SubEntry {
     /// Messages and payload bytes queued to the subscription so far.
     pub(crate) delivered: u64,
     pub(crate) queued_bytes: u64,
+    /// Messages the server sent for this sid, dropped ones included: what its count for
+    /// an auto-unsubscribe is made of.
+    pub(crate) received: u64,
 }
 
 /// Subscriptions by sid. Sids are small integers we hand out ourselves, so a multiplicative
@@ -537,6 +540,7 @@ impl Shared {
                 max: None,
                 delivered: 0,
                 queued_bytes: 0,
+                received: 0,
             },
         );
         if let Err(e) = self.send_raw(|b| encode::sub(b, subject, queue, sid)) {
@@ -557,7 +561,7 @@ impl Shared {
                 }
                 Some(n) => {
                     if let Some(e) = subs.get_mut(&sid) {
-                        if e.delivered >= n {
+                        if e.received >= n {
                             subs.remove(&sid);
                         } else {
                             e.max = Some(n);

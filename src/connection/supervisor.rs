@@ -25,6 +25,7 @@ use crate::connection::writer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::proto::{encode, scan};
+use crate::time::deadline_after;
 use crate::transport::{Kick, TlsSetup};
 use crate::url::ServerUrl;
 
@@ -38,6 +39,13 @@ pub(crate) struct Io {
     url: ServerUrl,
     /// Which transport this is; messages from older ones are ignored.
     gen: u64,
+}
+
+impl Io {
+    /// Another handle on the socket, to shut it down from outside.
+    pub(crate) fn socket_handle(&self) -> Option<TcpStream> {
+        self.socket.try_clone().ok()
+    }
 }
 
 pub(crate) struct Supervisor {
@@ -227,7 +235,7 @@ impl Supervisor {
 
     /// Waits `d`, unless the user closes the connection meanwhile.
     fn sleep(&self, d: Duration) -> std::result::Result<(), Stop> {
-        let until = Instant::now() + d;
+        let until = deadline_after(d);
         loop {
             match self.ctl.recv_deadline(until) {
                 Ok(Ctl::Close(_)) | Err(RecvTimeoutError::Disconnected) => {
@@ -242,8 +250,12 @@ impl Supervisor {
     /// While connected: keepalive, INFO updates, lame duck migration, until the transport is
     /// lost or the user closes.
     fn serve(&mut self, cur: &Io) -> Outcome {
-        let interval = self.shared.opts.ping_interval;
-        let mut next_ping = Instant::now() + interval;
+        // A zero interval means no keepalive pings (rather than pinging in a loop).
+        let interval = match self.shared.opts.ping_interval {
+            d if d.is_zero() => Duration::MAX,
+            d => d,
+        };
+        let mut next_ping = deadline_after(interval);
         let mut leave_at: Option<Instant> = None;
         let mut lame_duck_seen = false;
         self.shared.set_state(State::Connected);
@@ -275,7 +287,7 @@ impl Supervisor {
                         ));
                     }
                     if now >= next_ping {
-                        next_ping = now + interval;
+                        next_ping = deadline_after(interval);
                         let out = self.shared.pings_out.fetch_add(1, Ordering::Relaxed) + 1;
                         if out > self.shared.opts.max_pings_out {
                             return Outcome::Lost(Error::new(
@@ -326,7 +338,7 @@ impl Supervisor {
         } else {
             rand::rng().random_range(Duration::ZERO..window)
         };
-        Some(Instant::now() + after)
+        Some(deadline_after(after))
     }
 }
 
@@ -420,7 +432,7 @@ fn go_up(shared: &Shared) {
         let e = &subs[sid];
         encode::sub(&mut out, &e.subject, e.queue.as_deref(), *sid);
         if let Some(max) = e.max {
-            encode::unsub(&mut out, *sid, Some(max.saturating_sub(e.delivered)));
+            encode::unsub(&mut out, *sid, Some(max.saturating_sub(e.received)));
         }
     }
     if mux.sid != 0 {
