@@ -299,12 +299,7 @@ impl Connection {
 
     /// Blocks until the connection is closed, and returns why (`None` when closed by the user).
     pub fn closed(&self) -> Option<Error> {
-        let shared = self.shared();
-        let mut st = shared.state.lock();
-        while *st != State::Closed {
-            shared.state_cv.wait(&mut st);
-        }
-        drop(st);
+        self.shared().wait_closed();
         self.close_reason()
     }
 
@@ -357,11 +352,16 @@ impl Shared {
             let _ = self.flush(self.opts.close_timeout);
         }
         let _ = self.ctl.send(shared::Ctl::Close(deadline));
+        self.wait_closed();
+        Ok(())
+    }
+
+    /// Blocks until the supervisor has marked the connection closed.
+    pub(crate) fn wait_closed(&self) {
         let mut st = self.state.lock();
         while *st != State::Closed {
             self.state_cv.wait(&mut st);
         }
-        Ok(())
     }
 
     pub(crate) fn drain(&self) -> Result<()> {

@@ -20,7 +20,7 @@ use rand::Rng;
 use crate::connection::handshake;
 use crate::connection::pool::{Pool, Removed};
 use crate::connection::reader;
-use crate::connection::shared::{Ctl, Out, Shared, State};
+use crate::connection::shared::{Ctl, Out, Shared, State, WriteState};
 use crate::connection::writer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
@@ -409,8 +409,7 @@ fn abandon(shared: &Shared, socket: &TcpStream) {
     {
         let mut w = shared.write.lock();
         w.down = true;
-        let all = std::mem::take(&mut w.buf);
-        scan::retain_publishes(&all, &mut w.buf);
+        keep_only_publishes(&mut w);
         shared.write_cv.notify_all();
     }
     let _ = socket.shutdown(Shutdown::Both);
@@ -460,12 +459,17 @@ fn go_down(shared: &Shared, io: Io) {
     let _ = io.writer.join();
     let _ = io.reader.join();
     *shared.out.lock() = None;
-    let mut w = shared.write.lock();
+    keep_only_publishes(&mut shared.write.lock());
+    *shared.url.write() = None;
+}
+
+/// Of what was not sent (the writer's unsent bytes, then the buffer), keeps the publishes, in
+/// order, as the buffer for the next transport.
+fn keep_only_publishes(w: &mut WriteState) {
     let mut all = std::mem::take(&mut w.unsent);
     all.extend_from_slice(&w.buf);
     w.buf.clear();
     scan::retain_publishes(&all, &mut w.buf);
-    *shared.url.write() = None;
 }
 
 fn fail_flushes(
