@@ -59,6 +59,33 @@ pub enum ErrorKind {
     BufferFull,
     /// The connection went stale: the server answered none of our last pings.
     StaleConnection,
+    /// A JetStream API call failed; [`Error::api_error`] has the server's code, `err_code` and
+    /// description (the more specific JetStream kinds below carry it too).
+    JetStream,
+    /// JetStream is not enabled on the server or for the account (no responder on the API,
+    /// or `err_code` 10039 / 10076).
+    JetStreamNotEnabled,
+    /// The stream does not exist (`err_code` 10059).
+    StreamNotFound,
+    /// The consumer does not exist (`err_code` 10014).
+    ConsumerNotFound,
+    /// No message matches (a get by sequence or subject; `err_code` 10037).
+    MessageNotFound,
+    /// A publish's expected last sequence did not match (`err_code` 10071, or 10164 on a
+    /// replicated stream).
+    WrongLastSequence,
+    /// A consumer's idle heartbeats stopped coming.
+    NoHeartbeat,
+    /// The consumer was deleted while it was being read (`409 Consumer Deleted`).
+    ConsumerDeleted,
+    /// A stream or consumer name is empty or has characters names may not have
+    /// (whitespace, `.`, `*`, `>`, path separators, control characters).
+    InvalidName,
+    /// The message was already acknowledged with a terminal ack (ack, nak or term).
+    AlreadyAcked,
+    /// The message is not a JetStream message (no `$JS.ACK` reply subject), or its consumer
+    /// does not take acks.
+    NotJetStreamMessage,
 }
 
 impl ErrorKind {
@@ -86,6 +113,17 @@ impl ErrorKind {
             ErrorKind::Draining => "connection draining",
             ErrorKind::BufferFull => "write buffer full",
             ErrorKind::StaleConnection => "stale connection",
+            ErrorKind::JetStream => "JetStream API error",
+            ErrorKind::JetStreamNotEnabled => "JetStream not enabled",
+            ErrorKind::StreamNotFound => "stream not found",
+            ErrorKind::ConsumerNotFound => "consumer not found",
+            ErrorKind::MessageNotFound => "message not found",
+            ErrorKind::WrongLastSequence => "wrong last sequence",
+            ErrorKind::NoHeartbeat => "no heartbeat received",
+            ErrorKind::ConsumerDeleted => "consumer deleted",
+            ErrorKind::InvalidName => "invalid name",
+            ErrorKind::AlreadyAcked => "message already acknowledged",
+            ErrorKind::NotJetStreamMessage => "not a JetStream message",
         }
     }
 }
@@ -108,6 +146,7 @@ struct Inner {
     detail: Option<String>,
     server_text: Option<String>,
     ws_close: Option<(u16, String)>,
+    api: Option<ApiError>,
     source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -119,6 +158,7 @@ impl Error {
             detail: Some(detail.into()),
             server_text: None,
             ws_close: None,
+            api: None,
             source: None,
         }))
     }
@@ -130,6 +170,7 @@ impl Error {
             detail: None,
             server_text: None,
             ws_close: None,
+            api: None,
             source: None,
         }))
     }
@@ -149,6 +190,13 @@ impl Error {
 
     pub(crate) fn with_ws_close(mut self, code: u16, reason: impl Into<String>) -> Error {
         self.0.ws_close = Some((code, reason.into()));
+        self
+    }
+
+    /// Attaches the JetStream API error the server returned.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn with_api_error(mut self, api: ApiError) -> Error {
+        self.0.api = Some(api);
         self
     }
 
@@ -187,6 +235,12 @@ impl Error {
         self.0.ws_close.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
+    /// The JetStream API error (HTTP-like code, stable `err_code`, description), when the
+    /// server returned one.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        self.0.api.as_ref()
+    }
+
     /// `true` for [`ErrorKind::Timeout`].
     pub fn is_timeout(&self) -> bool {
         self.0.kind == ErrorKind::Timeout
@@ -211,6 +265,13 @@ impl fmt::Display for Error {
         }
         if let Some(t) = &self.0.server_text {
             write!(f, " (server: '{t}')")?;
+        }
+        if let Some(a) = &self.0.api {
+            write!(
+                f,
+                " (code {}, err_code {}: '{}')",
+                a.code, a.err_code, a.description
+            )?;
         }
         if let Some((code, reason)) = &self.0.ws_close {
             write!(f, " (websocket close {code}")?;
@@ -238,6 +299,9 @@ impl fmt::Debug for Error {
         }
         if let Some(x) = &self.0.ws_close {
             d.field("websocket_close", x);
+        }
+        if let Some(x) = &self.0.api {
+            d.field("api_error", x);
         }
         if let Some(x) = &self.0.source {
             d.field("source", &format_args!("{x}"));
@@ -271,6 +335,23 @@ impl From<Error> for io::Error {
         };
         io::Error::new(kind, e)
     }
+}
+
+/// The error a JetStream API call returned (`{"error": {"code", "err_code", "description"}}`).
+///
+/// Branch on `err_code`: it is stable, while the description's wording may change.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct ApiError {
+    /// HTTP-like status (400, 404, 503…).
+    #[serde(default)]
+    pub code: u16,
+    /// The stable NATS error code (10059 stream not found…); 0 when the server sent none.
+    #[serde(default)]
+    pub err_code: u16,
+    /// The server's words.
+    #[serde(default)]
+    pub description: String,
 }
 
 /// `Result` with natsws's [`Error`].

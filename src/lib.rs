@@ -88,6 +88,8 @@ mod connection;
 mod error;
 mod events;
 pub mod headers;
+#[cfg(feature = "jetstream")]
+pub mod jetstream;
 mod message;
 mod options;
 pub mod proto;
@@ -103,7 +105,7 @@ mod url;
 pub use auth::CallbackError;
 pub use backoff::Backoff;
 pub use connection::{connect, Connection, State, Stats};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{ApiError, Error, ErrorKind, Result};
 pub use events::Event;
 pub use headers::Headers;
 pub use message::Message;

@@ -49,6 +49,16 @@ impl Ctx {
         Ctx::with_config(t, "")
     }
 
+    /// A server offering `t` (and tcp) with JetStream (a temporary store, removed on drop).
+    pub fn jetstream(t: Transport) -> Ctx {
+        let server = NatsServer::builder()
+            .transport(t)
+            .jetstream(true)
+            .start()
+            .unwrap_or_else(|e| panic!("starting nats-server with JetStream for {t:?}: {e}"));
+        Ctx { t, server }
+    }
+
     /// A server with `extra` appended to its config.
     pub fn with_config(t: Transport, extra: &str) -> Ctx {
         let mut b = NatsServer::builder().transport(t);

@@ -1,0 +1,311 @@
+//! JetStream: streams, consumers, publish with acks, pull consumers (cargo feature
+//! `jetstream`, on by default).
+//!
+//! [`Connection::jetstream`] gives a [`JetStream`] context: a cheap clone that holds the
+//! connection, the API prefix and the timeout of every API call (default 5 s). Every call
+//! blocks the calling thread, always with a deadline.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use natsws::jetstream::{AckPolicy, ConsumerConfig, FetchOptions, StreamConfig};
+//!
+//! # fn main() -> natsws::Result<()> {
+//! let nc = natsws::connect("nats://127.0.0.1:4222")?;
+//! let js = nc.jetstream();
+//!
+//! // A stream capturing `orders.>`; creating it again with the same config is fine.
+//! let stream = js.create_stream(StreamConfig::new("ORDERS").subjects(["orders.>"]))?;
+//!
+//! // Publish and wait for the stream's ack.
+//! let ack = js.publish("orders.1", "one")?;
+//! assert_eq!(ack.stream, "ORDERS");
+//!
+//! // A durable pull consumer; fetch up to 10 messages, waiting at most 1 s for them.
+//! let consumer = stream.create_consumer(ConsumerConfig::durable("worker"))?;
+//! for msg in consumer.fetch(FetchOptions::new(10).expires(Duration::from_secs(1)))? {
+//!     let msg = msg?;
+//!     println!("{} {:?}", msg.subject(), msg.payload());
+//!     msg.ack()?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! API errors are [`ErrorKind::JetStream`](crate::ErrorKind::JetStream), or one of the kinds
+//! callers branch on ([`StreamNotFound`](crate::ErrorKind::StreamNotFound),
+//! [`ConsumerNotFound`](crate::ErrorKind::ConsumerNotFound),
+//! [`MessageNotFound`](crate::ErrorKind::MessageNotFound),
+//! [`WrongLastSequence`](crate::ErrorKind::WrongLastSequence),
+//! [`JetStreamNotEnabled`](crate::ErrorKind::JetStreamNotEnabled)); all of them carry the
+//! server's [`ApiError`](crate::ApiError) in [`Error::api_error`]. Bad input (an invalid
+//! name, a wildcard publish subject, a batch of 0) is refused before anything is sent, with
+//! [`InvalidName`](crate::ErrorKind::InvalidName),
+//! [`InvalidSubject`](crate::ErrorKind::InvalidSubject) or
+//! [`InvalidOption`](crate::ErrorKind::InvalidOption).
+
+mod api;
+mod consumer;
+mod json;
+mod stream;
+mod streams;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::connection::Connection;
+use crate::error::{Error, ErrorKind, Result};
+
+pub use consumer::{
+    AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, PriorityPolicy, ReplayPolicy,
+    SequenceInfo,
+};
+pub use stream::{
+    ClusterInfo, Compression, ConsumerLimits, DiscardPolicy, External, PeerInfo, PersistMode,
+    Placement, Republish, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamSource,
+    StreamSourceInfo, StreamState, SubjectTransform,
+};
+pub use streams::{
+    ConsumerInfos, ConsumerNames, InfoOptions, Paged, PurgeOptions, RawMessage, Stream,
+    StreamInfos, StreamNames,
+};
+
+/// The default timeout of a JetStream API call (nats.go's and async-nats's).
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a [`JetStream`] context, for [`Connection::jetstream_with`].
+#[derive(Debug, Clone)]
+pub struct JetStreamOptions {
+    prefix: Option<String>,
+    domain: Option<String>,
+    timeout: Duration,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        JetStreamOptions {
+            prefix: None,
+            domain: None,
+            timeout: DEFAULT_API_TIMEOUT,
+        }
+    }
+}
+
+impl JetStreamOptions {
+    /// The defaults: prefix `$JS.API.`, no domain, a 5 s timeout.
+    pub fn new() -> JetStreamOptions {
+        JetStreamOptions::default()
+    }
+
+    /// The API prefix, for a JetStream imported from another account (a missing final `.` is
+    /// added). Not together with [`domain`](JetStreamOptions::domain).
+    pub fn api_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The JetStream domain: the API prefix becomes `$JS.<domain>.API.`. Not together with
+    /// [`api_prefix`](JetStreamOptions::api_prefix).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// How long each API call (and a publish's wait for its ack) may take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// A JetStream context: stream and consumer management, publishing with acks.
+///
+/// Cheap to clone; it holds its [`Connection`] (and so keeps it open).
+#[derive(Clone)]
+pub struct JetStream {
+    pub(crate) nc: Connection,
+    pub(crate) prefix: String,
+    pub(crate) timeout: Duration,
+}
+
+impl fmt::Debug for JetStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JetStream")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A JetStream context with the default settings (prefix `$JS.API.`, 5 s timeout).
+    pub fn jetstream(&self) -> JetStream {
+        JetStream {
+            nc: self.clone(),
+            prefix: "$JS.API.".to_string(),
+            timeout: DEFAULT_API_TIMEOUT,
+        }
+    }
+
+    /// A JetStream context with its own API prefix or domain, and timeout.
+    ///
+    /// Fails with [`ErrorKind::InvalidOption`] for both a prefix and a domain, an empty
+    /// one, or one that is not a valid subject prefix.
+    pub fn jetstream_with(&self, options: JetStreamOptions) -> Result<JetStream> {
+        let prefix = match (options.prefix, options.domain) {
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOption,
+                    "a JetStream API prefix and a domain cannot both be set",
+                ))
+            }
+            (Some(p), None) => {
+                if p.is_empty() || p == "." {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOption,
+                        "the JetStream API prefix is empty",
+                    ));
+                }
+                if p.ends_with('.') {
+                    p
+                } else {
+                    format!("{p}.")
+                }
+            }
+            (None, Some(d)) => {
+                if d.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOption,
+                        "the JetStream domain is empty",
+                    ));
+                }
+                format!("$JS.{d}.API.")
+            }
+            (None, None) => "$JS.API.".to_string(),
+        };
+        // The prefix followed by a token must be a valid publish subject.
+        crate::subject::validate_publish(&format!("{prefix}INFO")).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOption,
+                format!("bad JetStream API prefix: {e}"),
+            )
+        })?;
+        Ok(JetStream {
+            nc: self.clone(),
+            prefix,
+            timeout: options.timeout,
+        })
+    }
+}
+
+impl JetStream {
+    /// The connection this context uses.
+    pub fn connection(&self) -> &Connection {
+        &self.nc
+    }
+
+    /// The API prefix (`$JS.API.` unless set otherwise).
+    pub fn api_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The timeout of each API call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends an API request (`<prefix><suffix>`) and parses the reply.
+    pub(crate) fn api<T: DeserializeOwned>(&self, suffix: &str, body: &[u8]) -> Result<T> {
+        let subject = format!("{}{suffix}", self.prefix);
+        let msg = match self.nc.request_timeout(&subject, body, self.timeout) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NoResponders => {
+                return Err(api::not_enabled(&subject))
+            }
+            Err(e) => return Err(e),
+        };
+        api::parse_response(&msg.payload)
+    }
+
+    /// [`api`](JetStream::api) with a JSON body.
+    pub(crate) fn api_json<T: DeserializeOwned>(
+        &self,
+        suffix: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T> {
+        let body = serde_json::to_vec(body).map_err(|e| {
+            Error::new(ErrorKind::InvalidOption, "cannot encode the request").with_source(e)
+        })?;
+        self.api(suffix, &body)
+    }
+
+    /// The account's JetStream usage and limits (`$JS.API.INFO`). Fails quickly with
+    /// [`ErrorKind::JetStreamNotEnabled`] when the server or account has no JetStream.
+    pub fn account_info(&self) -> Result<AccountInfo> {
+        self.api("INFO", b"")
+    }
+}
+
+/// The account's JetStream usage and limits, from [`JetStream::account_info`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AccountInfo {
+    /// Memory storage in use, in bytes.
+    pub memory: u64,
+    /// File storage in use, in bytes.
+    pub storage: u64,
+    /// Memory reserved by streams with `max_bytes`, in bytes.
+    pub reserved_memory: u64,
+    /// File storage reserved by streams with `max_bytes`, in bytes.
+    pub reserved_storage: u64,
+    /// Streams in the account.
+    pub streams: u64,
+    /// Consumers in the account.
+    pub consumers: u64,
+    /// The account's limits.
+    pub limits: AccountLimits,
+    /// The JetStream domain, if any.
+    pub domain: Option<String>,
+    /// API statistics, including the server's API level.
+    pub api: ApiStats,
+}
+
+/// The JetStream limits of an account; `-1` means unlimited.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AccountLimits {
+    /// Memory storage limit, in bytes.
+    pub max_memory: i64,
+    /// File storage limit, in bytes.
+    pub max_storage: i64,
+    /// Streams limit.
+    pub max_streams: i64,
+    /// Consumers limit.
+    pub max_consumers: i64,
+    /// Largest ack-pending count a consumer may have.
+    pub max_ack_pending: i64,
+    /// Memory limit of a single stream.
+    pub memory_max_stream_bytes: i64,
+    /// File storage limit of a single stream.
+    pub storage_max_stream_bytes: i64,
+    /// Whether streams must set `max_bytes`.
+    pub max_bytes_required: bool,
+}
+
+/// The account's API statistics.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ApiStats {
+    /// The server's JetStream API level (2.11 = 1 … 2.15 = 5).
+    pub level: u32,
+    /// API requests served.
+    pub total: u64,
+    /// API requests that failed.
+    pub errors: u64,
+}
