@@ -85,9 +85,12 @@
 mod auth;
 mod backoff;
 mod connection;
+// Declared here, not in `connection/mod.rs`, so the connection core is untouched; see the file.
 mod error;
 mod events;
 pub mod headers;
+#[path = "connection/hooks.rs"]
+mod hooks;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
 mod message;

@@ -47,11 +47,15 @@
 mod api;
 mod consumer;
 mod json;
+mod publish;
 mod stream;
 mod streams;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -63,6 +67,7 @@ pub use consumer::{
     AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, PriorityPolicy, ReplayPolicy,
     SequenceInfo,
 };
+pub use publish::{PubAck, PubAckFuture, PublishOptions};
 pub use stream::{
     ClusterInfo, Compression, ConsumerLimits, DiscardPolicy, External, PeerInfo, PersistMode,
     Placement, Republish, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamSource,
@@ -82,7 +87,11 @@ pub struct JetStreamOptions {
     prefix: Option<String>,
     domain: Option<String>,
     timeout: Duration,
+    max_pending: usize,
 }
+
+/// The default window of [`JetStream::publish_async`]: acks outstanding at most (nats.go's).
+pub const DEFAULT_MAX_PENDING: usize = 4000;
 
 impl Default for JetStreamOptions {
     fn default() -> Self {
@@ -90,6 +99,7 @@ impl Default for JetStreamOptions {
             prefix: None,
             domain: None,
             timeout: DEFAULT_API_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
         }
     }
 }
@@ -119,6 +129,13 @@ impl JetStreamOptions {
         self.timeout = timeout;
         self
     }
+
+    /// The window of [`JetStream::publish_async`]: how many acks may be outstanding
+    /// (default 4000; at least 1).
+    pub fn publish_async_max_pending(mut self, n: usize) -> Self {
+        self.max_pending = n;
+        self
+    }
 }
 
 /// A JetStream context: stream and consumer management, publishing with acks.
@@ -129,6 +146,9 @@ pub struct JetStream {
     pub(crate) nc: Connection,
     pub(crate) prefix: String,
     pub(crate) timeout: Duration,
+    pub(crate) max_pending: usize,
+    /// The pipelined publisher, made on first use and shared by clones.
+    pub(crate) publisher: Arc<Mutex<Option<Arc<publish::AsyncPublisher>>>>,
 }
 
 impl fmt::Debug for JetStream {
@@ -147,6 +167,8 @@ impl Connection {
             nc: self.clone(),
             prefix: "$JS.API.".to_string(),
             timeout: DEFAULT_API_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+            publisher: Arc::default(),
         }
     }
 
@@ -193,10 +215,18 @@ impl Connection {
                 format!("bad JetStream API prefix: {e}"),
             )
         })?;
+        if options.max_pending == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "publish_async_max_pending must be at least 1",
+            ));
+        }
         Ok(JetStream {
             nc: self.clone(),
             prefix,
             timeout: options.timeout,
+            max_pending: options.max_pending,
+            publisher: Arc::default(),
         })
     }
 }

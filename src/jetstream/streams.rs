@@ -439,13 +439,15 @@ impl Stream {
         let subject = format!("{}{suffix}", self.js.prefix);
         let msg = match self.js.nc.request_timeout(&subject, body, self.js.timeout) {
             Ok(m) => m,
-            Err(e) if e.kind() == ErrorKind::NoResponders => return Err(Error::new(
-                ErrorKind::JetStream,
-                format!(
+            Err(e) if e.kind() == ErrorKind::NoResponders => {
+                return Err(Error::new(
+                    ErrorKind::JetStream,
+                    format!(
                     "no direct get responder for stream '{}' (does it exist, with allow_direct?)",
                     self.name
                 ),
-            )),
+                ))
+            }
             Err(e) => return Err(e),
         };
         if let Some(status) = msg.status() {
