@@ -47,7 +47,9 @@
 mod api;
 mod consumer;
 mod json;
+mod message;
 mod publish;
+mod pull;
 mod stream;
 mod streams;
 
@@ -67,7 +69,9 @@ pub use consumer::{
     AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, PriorityPolicy, ReplayPolicy,
     SequenceInfo,
 };
+pub use message::{AckKind, JsMessage, MessageMetadata};
 pub use publish::{PubAck, PubAckFuture, PublishOptions};
+pub use pull::{Batch, FetchOptions, DEFAULT_FETCH_EXPIRES, MIN_FETCH_EXPIRES};
 pub use stream::{
     ClusterInfo, Compression, ConsumerLimits, DiscardPolicy, External, PeerInfo, PersistMode,
     Placement, Republish, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamSource,
