@@ -45,6 +45,7 @@
 //! [`InvalidOption`](crate::ErrorKind::InvalidOption).
 
 mod api;
+mod consume;
 mod consumer;
 mod json;
 mod message;
@@ -65,6 +66,10 @@ use serde::Deserialize;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 
+pub use consume::{
+    ConsumeOptions, Messages, DEFAULT_CONSUME_MAX_MESSAGES, MIN_CONSUME_EXPIRES,
+    MIN_CONSUME_HEARTBEAT,
+};
 pub use consumer::{
     AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, PriorityPolicy, ReplayPolicy,
     SequenceInfo,
