@@ -49,6 +49,7 @@ mod consume;
 mod consumer;
 mod json;
 mod message;
+mod ordered;
 mod publish;
 mod pull;
 mod stream;
@@ -75,6 +76,7 @@ pub use consumer::{
     SequenceInfo,
 };
 pub use message::{AckKind, JsMessage, MessageMetadata};
+pub use ordered::{OrderedConsumer, OrderedConsumerConfig, OrderedMessages};
 pub use publish::{PubAck, PubAckFuture, PublishOptions};
 pub use pull::{Batch, FetchOptions, DEFAULT_FETCH_EXPIRES, MIN_FETCH_EXPIRES};
 pub use stream::{
