@@ -17,6 +17,17 @@
 //! - `reqrep`: a responder connection echoes each request on its own thread; the requester
 //!   sends COUNT sequential `request_timeout` calls; p50/p99 latency (nearest rank).
 //!
+//! - `jspub` (JetStream; stream `PEERS`, subjects `peers.js.>`, memory, R1, deleted and
+//!   created before timing): COUNT `js.publish` calls to `peers.js.pub`, each waiting for its
+//!   PubAck (stream and sequence checked); p50/p99 of the per-publish latency.
+//! - `jspubasync`: `js.publish_async` with a window of 5,000 outstanding acks; every ack is
+//!   waited for and checked (stream `PEERS`, sequences 1..=COUNT, the last COUNT) before the
+//!   clock stops.
+//! - `jsconsume`: untimed fill of COUNT messages and the durable pull consumer `C` (ack
+//!   explicit, deliver all, max ack pending 1000); timed: `consumer.messages()` (ADR-37
+//!   consume) receives COUNT, each acked with a plain ack, until the last ack is flushed.
+//! - `jsordered`: untimed fill; timed: an ordered consumer (its creation included) reads COUNT.
+//!
 //! Every connection uses the default options except the pubsub subscriber's pending limits.
 
 use std::fmt::Write as _;
@@ -25,7 +36,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use natsws::{Connection, Options};
+use natsws::jetstream::{
+    AckPolicy, ConsumeOptions, ConsumerConfig, DeliverPolicy, JetStream, JetStreamOptions,
+    OrderedConsumerConfig, StorageType, StreamConfig,
+};
+use natsws::{Connection, ErrorKind, Options};
 
 const CLIENT: &str = "natsws";
 const SUBJECT_PUB: &str = "peers.pub";
@@ -33,13 +48,21 @@ const SUBJECT_PUBSUB: &str = "peers.pubsub";
 const SUBJECT_REQ: &str = "peers.req";
 const DEFAULT_TIMEOUT_S: u64 = 120;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep --count N --size BYTES";
+const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|jspub|jspubasync|jsconsume|jsordered --count N --size BYTES";
+const STREAM: &str = "PEERS";
+const SUBJECT_JS: &str = "peers.js.pub";
+/// The window of outstanding acks of `jspubasync` (BENCH.md: 5,000 for everyone).
+const JS_WINDOW: usize = 5000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Pub,
     PubSub,
     ReqRep,
+    JsPub,
+    JsPubAsync,
+    JsConsume,
+    JsOrdered,
 }
 
 impl Workload {
@@ -48,6 +71,10 @@ impl Workload {
             Workload::Pub => "pub",
             Workload::PubSub => "pubsub",
             Workload::ReqRep => "reqrep",
+            Workload::JsPub => "jspub",
+            Workload::JsPubAsync => "jspubasync",
+            Workload::JsConsume => "jsconsume",
+            Workload::JsOrdered => "jsordered",
         }
     }
 }
@@ -96,6 +123,8 @@ struct Outcome {
     latencies_ns: Option<Vec<u64>>,
     /// Messages the subscriber got (pubsub only).
     received: Option<usize>,
+    /// The window of outstanding acks (jspubasync only).
+    window: Option<usize>,
 }
 
 /// The fields every JSON line has, known from the command line (possibly only in part).
@@ -142,12 +171,20 @@ fn main() {
         Workload::Pub => run_pub(&args),
         Workload::PubSub => run_pubsub(&args, &received),
         Workload::ReqRep => run_reqrep(&args),
+        Workload::JsPub => run_jspub(&args),
+        Workload::JsPubAsync => run_jspubasync(&args),
+        Workload::JsConsume => run_jsconsume(&args, &received),
+        Workload::JsOrdered => run_jsordered(&args, &received),
     };
     match result {
         Ok(outcome) => emit_and_exit(&result_line(&args, &outcome), 0),
         Err(msg) => {
             eprintln!("error: {msg}");
-            let got = (args.workload == Workload::PubSub).then(|| received.load(Ordering::Relaxed));
+            let counts = matches!(
+                args.workload,
+                Workload::PubSub | Workload::JsConsume | Workload::JsOrdered
+            );
+            let got = counts.then(|| received.load(Ordering::Relaxed));
             emit_and_exit(&error_line(&header, &msg, got), 1);
         }
     }
@@ -157,7 +194,10 @@ fn main() {
 fn start_watchdog(args: &Args, header: Header, received: Arc<AtomicUsize>) {
     let deadline = args.deadline;
     let timeout_s = args.timeout_s;
-    let pubsub = args.workload == Workload::PubSub;
+    let pubsub = matches!(
+        args.workload,
+        Workload::PubSub | Workload::JsConsume | Workload::JsOrdered
+    );
     let spawned = std::thread::Builder::new()
         .name("bench-watchdog".into())
         .spawn(move || {
@@ -320,6 +360,176 @@ fn run_reqrep(args: &Args) -> Res<Outcome> {
     })
 }
 
+// ---- JetStream ----
+
+/// The stream `PEERS` (subjects `peers.js.>`, memory, one replica), deleted first if there.
+fn js_setup(args: &Args, window: usize) -> Res<(Connection, JetStream)> {
+    let nc = connect(args, Options::new())?;
+    let js = nc
+        .jetstream_with(
+            JetStreamOptions::new()
+                .timeout(Duration::from_secs(10))
+                .publish_async_max_pending(window),
+        )
+        .map_err(ctx("jetstream"))?;
+    match js.delete_stream(STREAM) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::StreamNotFound => {}
+        Err(e) => return Err(format!("delete stream {STREAM}: {e}")),
+    }
+    js.create_stream(
+        StreamConfig::new(STREAM)
+            .subjects(["peers.js.>"])
+            .storage(StorageType::Memory)
+            .replicas(1),
+    )
+    .map_err(ctx("create stream"))?;
+    nc.flush().map_err(ctx("flush"))?;
+    Ok((nc, js))
+}
+
+/// Publishes COUNT messages with a window of outstanding acks, checking every ack.
+fn js_fill(args: &Args, js: &JetStream) -> Res<()> {
+    let payload = args.payload();
+    let mut futures = std::collections::VecDeque::with_capacity(JS_WINDOW + 1);
+    let mut last = 0u64;
+    let mut check = |f: &mut natsws::jetstream::PubAckFuture| -> Res<()> {
+        let ack = f.wait(args.left()).map_err(ctx("publish ack"))?;
+        if ack.stream != STREAM || ack.sequence == 0 || ack.sequence > args.count as u64 {
+            return Err(format!("unexpected ack {ack:?}"));
+        }
+        last = last.max(ack.sequence);
+        Ok(())
+    };
+    for _ in 0..args.count {
+        futures.push_back(
+            js.publish_async(SUBJECT_JS, &payload)
+                .map_err(ctx("publish_async"))?,
+        );
+        if futures.len() > JS_WINDOW {
+            let mut f = futures.pop_front().expect("not empty");
+            check(&mut f)?;
+        }
+    }
+    for mut f in futures {
+        check(&mut f)?;
+    }
+    if last != args.count as u64 {
+        return Err(format!("last sequence {last}, expected {}", args.count));
+    }
+    Ok(())
+}
+
+fn run_jspub(args: &Args) -> Res<Outcome> {
+    let (nc, js) = js_setup(args, JS_WINDOW)?;
+    let payload = args.payload();
+    let mut lat_ns: Vec<u64> = Vec::with_capacity(args.count);
+    let start = Instant::now();
+    for i in 0..args.count {
+        let t0 = Instant::now();
+        let ack = js
+            .publish(SUBJECT_JS, &payload)
+            .map_err(|e| format!("publish {} of {}: {e}", i + 1, args.count))?;
+        lat_ns.push(t0.elapsed().as_nanos() as u64);
+        if ack.stream != STREAM || ack.sequence != i as u64 + 1 {
+            return Err(format!("unexpected ack {ack:?} for publish {}", i + 1));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    log_stats("publisher", &nc);
+    lat_ns.sort_unstable();
+    Ok(Outcome {
+        secs,
+        latencies_ns: Some(lat_ns),
+        ..Outcome::default()
+    })
+}
+
+fn run_jspubasync(args: &Args) -> Res<Outcome> {
+    let (nc, js) = js_setup(args, JS_WINDOW)?;
+    let start = Instant::now();
+    js_fill(args, &js)?;
+    let secs = start.elapsed().as_secs_f64();
+    log_stats("publisher", &nc);
+    Ok(Outcome {
+        secs,
+        window: Some(JS_WINDOW),
+        ..Outcome::default()
+    })
+}
+
+fn run_jsconsume(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
+    let (nc, js) = js_setup(args, JS_WINDOW)?;
+    js_fill(args, &js)?;
+    let consumer = js
+        .create_consumer(
+            STREAM,
+            ConsumerConfig::durable("C")
+                .ack_policy(AckPolicy::Explicit)
+                .deliver_policy(DeliverPolicy::All)
+                .max_ack_pending(1000),
+        )
+        .map_err(ctx("create consumer"))?;
+    nc.flush().map_err(ctx("flush"))?;
+    let start = Instant::now();
+    let mut msgs = consumer
+        .messages(ConsumeOptions::new())
+        .map_err(ctx("consume"))?;
+    for i in 0..args.count {
+        let m = msgs
+            .next_timeout(args.left())
+            .map_err(|e| format!("message {} of {}: {e}", i + 1, args.count))?;
+        if m.payload().len() != args.size {
+            return Err(format!("message {} has {} bytes", i + 1, m.payload().len()));
+        }
+        m.ack().map_err(ctx("ack"))?;
+        received.store(i + 1, Ordering::Relaxed);
+    }
+    nc.flush_timeout(args.left())
+        .map_err(ctx("flush the acks"))?;
+    let secs = start.elapsed().as_secs_f64();
+    log_stats("consumer", &nc);
+    Ok(Outcome {
+        secs,
+        received: Some(received.load(Ordering::Relaxed)),
+        ..Outcome::default()
+    })
+}
+
+fn run_jsordered(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
+    let (nc, js) = js_setup(args, JS_WINDOW)?;
+    js_fill(args, &js)?;
+    nc.flush().map_err(ctx("flush"))?;
+    let start = Instant::now();
+    let oc = js
+        .ordered_consumer(STREAM, OrderedConsumerConfig::new())
+        .map_err(ctx("ordered consumer"))?;
+    let mut msgs = oc.messages(ConsumeOptions::new()).map_err(ctx("consume"))?;
+    for i in 0..args.count {
+        let m = msgs
+            .next_timeout(args.left())
+            .map_err(|e| format!("message {} of {}: {e}", i + 1, args.count))?;
+        if m.payload().len() != args.size {
+            return Err(format!("message {} has {} bytes", i + 1, m.payload().len()));
+        }
+        received.store(i + 1, Ordering::Relaxed);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if msgs.last_stream_sequence() != args.count as u64 {
+        return Err(format!(
+            "last stream sequence {}, expected {}",
+            msgs.last_stream_sequence(),
+            args.count
+        ));
+    }
+    log_stats("consumer", &nc);
+    Ok(Outcome {
+        secs,
+        received: Some(received.load(Ordering::Relaxed)),
+        ..Outcome::default()
+    })
+}
+
 fn log_stats(who: &str, nc: &Connection) {
     let s = nc.stats();
     eprintln!(
@@ -367,7 +577,16 @@ fn parse_args() -> Result<Args, (String, Header)> {
                     "pub" => Workload::Pub,
                     "pubsub" => Workload::PubSub,
                     "reqrep" => Workload::ReqRep,
-                    _ => return Err((format!("unknown workload '{value}'"), header)),
+                    "jspub" => Workload::JsPub,
+                    "jspubasync" => Workload::JsPubAsync,
+                    "jsconsume" => Workload::JsConsume,
+                    "jsordered" => Workload::JsOrdered,
+                    _ => {
+                        return Err((
+                            format!("unknown workload '{value}': unsupported workload"),
+                            header,
+                        ))
+                    }
                 };
                 header.workload = Some(w.name());
                 workload = Some(w);
@@ -432,7 +651,11 @@ fn lib() -> String {
 fn result_line(args: &Args, o: &Outcome) -> String {
     let count = args.count as f64;
     let (mb_per_s, p50, p99) = match &o.latencies_ns {
-        Some(lat) => (None, percentile_us(lat, 0.50), percentile_us(lat, 0.99)),
+        Some(lat) => (
+            (args.workload != Workload::ReqRep).then(|| count * args.size as f64 / o.secs / 1e6),
+            percentile_us(lat, 0.50),
+            percentile_us(lat, 0.99),
+        ),
         None => (Some(count * args.size as f64 / o.secs / 1e6), None, None),
     };
     let mut j = Json::new();
@@ -448,6 +671,9 @@ fn result_line(args: &Args, o: &Outcome) -> String {
     j.num("p99_us", p99);
     if let Some(r) = o.received {
         j.num("received", Some(r as f64));
+    }
+    if let Some(w) = o.window {
+        j.num("window", Some(w as f64));
     }
     j.str("lib", Some(&lib()));
     j.finish()
