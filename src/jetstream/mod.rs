@@ -32,17 +32,16 @@
 //!
 //! # Errors
 //!
-//! API errors are [`ErrorKind::JetStream`](crate::ErrorKind::JetStream), or one of the kinds
-//! callers branch on ([`StreamNotFound`](crate::ErrorKind::StreamNotFound),
-//! [`ConsumerNotFound`](crate::ErrorKind::ConsumerNotFound),
-//! [`MessageNotFound`](crate::ErrorKind::MessageNotFound),
-//! [`WrongLastSequence`](crate::ErrorKind::WrongLastSequence),
-//! [`JetStreamNotEnabled`](crate::ErrorKind::JetStreamNotEnabled)); all of them carry the
-//! server's [`ApiError`](crate::ApiError) in [`Error::api_error`]. Bad input (an invalid
-//! name, a wildcard publish subject, a batch of 0) is refused before anything is sent, with
-//! [`InvalidName`](crate::ErrorKind::InvalidName),
-//! [`InvalidSubject`](crate::ErrorKind::InvalidSubject) or
-//! [`InvalidOption`](crate::ErrorKind::InvalidOption).
+//! API errors are [`ErrorKind::JetStream`], or one of the kinds callers branch on
+//! ([`StreamNotFound`](ErrorKind::StreamNotFound),
+//! [`ConsumerNotFound`](ErrorKind::ConsumerNotFound),
+//! [`MessageNotFound`](ErrorKind::MessageNotFound),
+//! [`WrongLastSequence`](ErrorKind::WrongLastSequence),
+//! [`JetStreamNotEnabled`](ErrorKind::JetStreamNotEnabled)); all of them carry the server's
+//! [`ApiError`](crate::ApiError) in [`Error::api_error`]. Bad input (an invalid name, a
+//! wildcard publish subject, a batch of 0) is refused before anything is sent, with
+//! [`InvalidName`](ErrorKind::InvalidName), [`InvalidSubject`](ErrorKind::InvalidSubject) or
+//! [`InvalidOption`](ErrorKind::InvalidOption).
 
 mod api;
 mod consume;
