@@ -51,6 +51,7 @@ mod message;
 mod ordered;
 mod publish;
 mod pull;
+mod push;
 mod stream;
 mod streams;
 
@@ -78,6 +79,7 @@ pub use message::{AckKind, JsMessage, MessageMetadata};
 pub use ordered::{OrderedConsumer, OrderedConsumerConfig, OrderedMessages};
 pub use publish::{PubAck, PubAckFuture, PublishOptions};
 pub use pull::{Batch, FetchOptions, DEFAULT_FETCH_EXPIRES, MIN_FETCH_EXPIRES};
+pub use push::PushConsumer;
 pub use stream::{
     ClusterInfo, Compression, ConsumerLimits, DiscardPolicy, External, PeerInfo, PersistMode,
     Placement, Republish, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamSource,
