@@ -66,6 +66,7 @@ pub struct Cluster {
     ca_cert: String,
     ca_key: String,
     extra: String,
+    jetstream: bool,
 }
 
 impl Cluster {
@@ -78,6 +79,56 @@ impl Cluster {
     /// [`Cluster::start`] with `extra` appended to every node's config (after the cluster and
     /// lame duck settings, so it can override them), also for nodes added later.
     pub fn start_with(n: usize, transport: Transport, extra: &str) -> Result<Cluster> {
+        Cluster::start_inner(n, transport, extra, false)
+    }
+
+    /// `n` nodes (3 or more for replicated streams) with JetStream clustered among them, each
+    /// node's store in its own temporary directory; returns once the JetStream API answers
+    /// (at most 30 seconds after the cluster formed).
+    pub fn start_jetstream(n: usize, transport: Transport) -> Result<Cluster> {
+        let mut c = Cluster::start_inner(n, transport, "", true)?;
+        c.wait_jetstream()?;
+        Ok(c)
+    }
+
+    /// Waits until `$JS.API.INFO` answers without error on every running node.
+    pub fn wait_jetstream(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].is_running() {
+                continue;
+            }
+            let nc = crate::connect(self.nodes[i].tcp_url().as_str())?;
+            loop {
+                let ok = nc
+                    .request_timeout("$JS.API.INFO", "", Duration::from_secs(2))
+                    .map(|m| {
+                        !m.payload.is_empty()
+                            && !String::from_utf8_lossy(&m.payload).contains("\"error\"")
+                    })
+                    .unwrap_or(false);
+                if ok {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("JetStream of test cluster {} not ready in 30 s", self.name),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = nc.close();
+        }
+        Ok(())
+    }
+
+    fn start_inner(
+        n: usize,
+        transport: Transport,
+        extra: &str,
+        jetstream: bool,
+    ) -> Result<Cluster> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -97,6 +148,7 @@ impl Cluster {
             ca_cert,
             ca_key,
             extra: extra.to_owned(),
+            jetstream,
         };
         cluster.launch_all()?;
         // A node that replaced a taken port is not yet in the configs of the earlier ones.
@@ -268,6 +320,7 @@ impl Cluster {
         Builder::new()
             .transport(self.transport)
             .ca(&self.ca_cert, &self.ca_key)
+            .jetstream(self.jetstream)
             .config(&self.node_config(i))
     }
 
