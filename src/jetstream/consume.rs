@@ -26,7 +26,7 @@ const NO_RESPONDERS_BACKOFF: Duration = Duration::from_millis(500);
 /// How [`Consumer::messages`] pulls.
 #[derive(Debug, Clone)]
 pub struct ConsumeOptions {
-    max_messages: usize,
+    max_messages: Option<usize>,
     max_bytes: Option<usize>,
     expires: Duration,
     heartbeat: Option<Duration>,
@@ -37,7 +37,7 @@ pub struct ConsumeOptions {
 impl Default for ConsumeOptions {
     fn default() -> Self {
         ConsumeOptions {
-            max_messages: DEFAULT_CONSUME_MAX_MESSAGES,
+            max_messages: None,
             max_bytes: None,
             expires: Duration::from_secs(30),
             heartbeat: None,
@@ -57,7 +57,7 @@ impl ConsumeOptions {
     /// Most messages asked for at once (and so buffered). Not with
     /// [`max_bytes`](Self::max_bytes).
     pub fn max_messages(mut self, n: usize) -> Self {
-        self.max_messages = n;
+        self.max_messages = Some(n);
         self
     }
 
@@ -95,13 +95,13 @@ impl ConsumeOptions {
     /// Checks and completes the options.
     pub(crate) fn settle(&self) -> Result<Settled> {
         let invalid = |s: String| Err(Error::new(ErrorKind::InvalidOption, s));
-        if self.max_messages == 0 {
+        if self.max_messages == Some(0) {
             return invalid("max_messages must be at least 1".into());
         }
         if self.max_bytes == Some(0) {
             return invalid("max_bytes must be at least 1".into());
         }
-        if self.max_bytes.is_some() && self.max_messages != DEFAULT_CONSUME_MAX_MESSAGES {
+        if self.max_bytes.is_some() && self.max_messages.is_some() {
             return invalid("max_messages and max_bytes cannot both be set".into());
         }
         if self.expires < MIN_CONSUME_EXPIRES {
@@ -121,7 +121,10 @@ impl ConsumeOptions {
         }
         let (batch, bytes) = match self.max_bytes {
             Some(b) => (1_000_000, Some(b)),
-            None => (self.max_messages, None),
+            None => (
+                self.max_messages.unwrap_or(DEFAULT_CONSUME_MAX_MESSAGES),
+                None,
+            ),
         };
         let threshold_messages = self
             .threshold_messages
@@ -500,6 +503,7 @@ mod tests {
             ConsumeOptions::new().max_messages(0),
             ConsumeOptions::new().max_bytes(0),
             ConsumeOptions::new().max_messages(5).max_bytes(10),
+            ConsumeOptions::new().max_messages(500).max_bytes(10),
             ConsumeOptions::new().expires(Duration::from_millis(999)),
             ConsumeOptions::new()
                 .expires(Duration::from_secs(2))

@@ -75,34 +75,8 @@ impl MessageMetadata {
     /// `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.…]`
     /// (v2, 11 tokens or more).
     pub fn parse(reply: &str) -> Result<MessageMetadata> {
-        let rest = reply.strip_prefix("$JS.ACK.").ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotJetStreamMessage,
-                format!("'{reply}' is not a JetStream ack subject"),
-            )
-        })?;
-        let tokens: Vec<&str> = rest.split('.').collect();
-        let bad = || {
-            Error::new(
-                ErrorKind::Protocol,
-                format!("malformed JetStream ack subject '{reply}'"),
-            )
-        };
-        // After `$JS.ACK`: 7 tokens (v1), or 9 or more (v2).
-        let (domain, t) = match tokens.len() {
-            7 => (None, &tokens[..]),
-            n if n >= 9 => {
-                let d = tokens[0];
-                (
-                    (d != "_" && !d.is_empty()).then(|| d.to_string()),
-                    &tokens[2..9],
-                )
-            }
-            _ => return Err(bad()),
-        };
-        if t.iter().any(|s| s.is_empty()) {
-            return Err(bad());
-        }
+        let (domain, t) = ack_tokens(reply)?;
+        let bad = || malformed(reply);
         let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
         let ts = num(t[5])?;
         Ok(MessageMetadata {
@@ -113,9 +87,57 @@ impl MessageMetadata {
             consumer_sequence: num(t[4])?,
             timestamp: UNIX_EPOCH + Duration::from_nanos(ts),
             num_pending: num(t[6])?,
-            domain,
+            domain: domain.map(str::to_string),
         })
     }
+}
+
+fn malformed(reply: &str) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("malformed JetStream ack subject '{reply}'"),
+    )
+}
+
+/// The domain and the seven fields (stream, consumer, delivered, stream sequence, consumer
+/// sequence, timestamp, pending) of an ack subject, without allocating.
+fn ack_tokens(reply: &str) -> Result<(Option<&str>, [&str; 7])> {
+    let rest = reply.strip_prefix("$JS.ACK.").ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotJetStreamMessage,
+            format!("'{reply}' is not a JetStream ack subject"),
+        )
+    })?;
+    let mut all = [""; 9];
+    let mut n = 0;
+    for tok in rest.split('.') {
+        if n < all.len() {
+            all[n] = tok;
+        }
+        n += 1;
+    }
+    // After `$JS.ACK`: 7 tokens (v1), or 9 or more (v2: domain and account hash first).
+    let (domain, t): (Option<&str>, &[&str]) = match n {
+        7 => (None, &all[..7]),
+        n if n >= 9 => {
+            let d = all[0];
+            ((d != "_" && !d.is_empty()).then_some(d), &all[2..9])
+        }
+        _ => return Err(malformed(reply)),
+    };
+    if t.iter().any(|s| s.is_empty()) {
+        return Err(malformed(reply));
+    }
+    let mut out = [""; 7];
+    out.copy_from_slice(t);
+    Ok((domain, out))
+}
+
+/// The stream and consumer sequences of an ack subject (the ordered consumer's hot path).
+pub(crate) fn ack_sequences(reply: &str) -> Result<(u64, u64)> {
+    let (_, t) = ack_tokens(reply)?;
+    let num = |s: &str| s.parse::<u64>().map_err(|_| malformed(reply));
+    Ok((num(t[3])?, num(t[4])?))
 }
 
 const ACK_NONE: u8 = 0;

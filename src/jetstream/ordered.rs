@@ -289,20 +289,26 @@ impl OrderedMessages {
             let inner = self.inner.as_mut().expect("set above");
             match inner.next_until(deadline) {
                 Ok(m) => {
-                    let md = m.metadata()?;
-                    if md.consumer_sequence != self.oc.last_consumer_seq + 1 {
+                    let reply = m.reply().ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::NotJetStreamMessage,
+                            "a message without ack subject",
+                        )
+                    })?;
+                    let (stream_seq, consumer_seq) = super::message::ack_sequences(reply)?;
+                    if consumer_seq != self.oc.last_consumer_seq + 1 {
                         let e = Error::new(
                             ErrorKind::Protocol,
                             format!(
-                                "consumer sequence {} after {}",
-                                md.consumer_sequence, self.oc.last_consumer_seq
+                                "consumer sequence {consumer_seq} after {}",
+                                self.oc.last_consumer_seq
                             ),
                         );
                         self.reset(&e, true);
                         continue;
                     }
-                    self.oc.last_consumer_seq = md.consumer_sequence;
-                    self.oc.last_stream_seq = md.stream_sequence;
+                    self.oc.last_consumer_seq = consumer_seq;
+                    self.oc.last_stream_seq = stream_seq;
                     return Ok(m);
                 }
                 Err(Interruption::Reset(e)) => match e.kind() {

@@ -374,7 +374,9 @@ impl JetStream {
         }
     }
 
-    /// Acks outstanding from [`publish_async`](JetStream::publish_async).
+    /// Acks outstanding from [`publish_async`](JetStream::publish_async) on this context and
+    /// its clones (each [`Connection::jetstream`](crate::Connection::jetstream) call makes a
+    /// context with a window of its own).
     pub fn pending_acks(&self) -> usize {
         self.publisher
             .lock()
