@@ -22,8 +22,8 @@ use crate::time::deadline_after;
 const RETRY_WAIT: Duration = Duration::from_millis(250);
 /// Resends after a no-responders answer (ADR-22, nats.go): three attempts in all.
 const RETRY_ATTEMPTS: u8 = 2;
-/// While acks are outstanding and none arrives, how often the connection is checked for a
-/// reconnect (replies to publishes sent before it never come).
+/// While acks are outstanding, how often the connection is checked for a reconnect (replies
+/// to publishes sent before it never come): the bound on how late they are failed.
 const RECONNECT_CHECK: Duration = Duration::from_millis(100);
 
 /// The stream's acknowledgement of a stored message.
@@ -403,6 +403,7 @@ impl JetStream {
                 retries: VecDeque::new(),
                 draining: false,
                 gen: self.nc.transport_generation(),
+                gen_checked: Instant::now(),
             }),
             cv: Condvar::new(),
         });
@@ -432,8 +433,9 @@ struct AsyncState {
     retries: VecDeque<(Instant, u64)>,
     /// A thread is reading the reply subscription (the others wait on the condvar).
     draining: bool,
-    /// The transport the outstanding publishes went out on.
+    /// The transport the outstanding publishes went out on, and when that was last checked.
     gen: Option<u64>,
+    gen_checked: Instant,
 }
 
 /// Publish ids are consecutive integers we hand out: a multiplicative hash is enough (SipHash
@@ -551,15 +553,18 @@ impl AsyncPublisher {
                         self.route(&mut st, m);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::Timeout => {
-                    if !st.pending.is_empty() {
-                        drop(st);
-                        let gen = self.nc.transport_generation();
-                        st = self.state.lock();
-                        self.check_generation(&mut st, gen);
-                    }
-                }
+                Err(e) if e.kind() == ErrorKind::Timeout => {}
                 Err(e) => self.fail_all(&mut st, e),
+            }
+            // Every RECONNECT_CHECK while acks are outstanding (acks may keep flowing for
+            // publishes sent after a quick reconnect while older ones never get theirs).
+            let now = Instant::now();
+            if !st.pending.is_empty() && now >= st.gen_checked + RECONNECT_CHECK {
+                st.gen_checked = now;
+                drop(st);
+                let gen = self.nc.transport_generation();
+                st = self.state.lock();
+                self.check_generation(&mut st, gen);
             }
             self.cv.notify_all();
         }
