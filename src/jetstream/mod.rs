@@ -351,3 +351,28 @@ pub struct ApiStats {
     /// API requests that failed.
     pub errors: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_cross_threads() {
+        send_sync::<JetStream>();
+        send_sync::<Stream>();
+        send_sync::<Consumer>();
+        send_sync::<JsMessage>();
+        send_sync::<PubAckFuture>();
+        send::<Batch>();
+        send::<Messages>();
+        send::<OrderedMessages>();
+        send::<PushConsumer>();
+        fn clone<T: Clone>() {}
+        clone::<JetStream>();
+        clone::<Stream>();
+        clone::<Consumer>();
+    }
+}
