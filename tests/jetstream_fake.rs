@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -22,6 +24,7 @@ each_transport!(
     consume_repulls_after_missed_heartbeats,
     consume_pull_accounting,
     ordered_recreates_on_a_gap,
+    ordered_recreates_on_missed_heartbeats,
 );
 
 /// A fake JetStream API on `fake.`: consumer info and create are answered, every request is
@@ -201,6 +204,11 @@ fn consume_pull_accounting(t: Transport) {
 /// A recording proxy from `fake.` to the real `$JS.API.` of a JetStream server; pulls are
 /// forwarded with their reply (the consumer's inbox), so real messages reach it.
 fn proxy(c: &Ctx) -> Fake {
+    proxy_with(c, Arc::new(AtomicBool::new(true)))
+}
+
+/// [`proxy`], forwarding pulls only while `pulls` is true.
+fn proxy_with(c: &Ctx, pulls: Arc<AtomicBool>) -> Fake {
     let nc = c.connect_tcp();
     let sub = nc.subscribe("fake.>").unwrap();
     nc.flush().unwrap();
@@ -210,7 +218,10 @@ fn proxy(c: &Ctx) -> Fake {
         for m in sub.iter() {
             let real = format!("$JS.API.{}", &m.subject["fake.".len()..]);
             if m.subject.starts_with("fake.CONSUMER.MSG.NEXT.") {
-                let _ = fwd.publish_with_reply(&real, m.reply.as_deref().unwrap_or(""), &m.payload);
+                if pulls.load(Ordering::SeqCst) {
+                    let _ =
+                        fwd.publish_with_reply(&real, m.reply.as_deref().unwrap_or(""), &m.payload);
+                }
             } else if let Ok(r) = fwd.request_timeout(&real, &m.payload, WAIT) {
                 let _ = m.respond(&r.payload);
             }
@@ -293,4 +304,58 @@ fn other_pull(f: &Fake, other: &natsws::jetstream::Consumer, inbox: &str) {
     )
     .unwrap();
     f.nc.flush().unwrap();
+}
+
+fn ordered_recreates_on_missed_heartbeats(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let pulls = Arc::new(AtomicBool::new(true));
+    let f = proxy_with(&c, pulls.clone());
+    let nc = c.connect();
+    let real = nc.jetstream();
+    real.create_stream(
+        natsws::jetstream::StreamConfig::new("S")
+            .subjects(["s.>"])
+            .storage(natsws::jetstream::StorageType::Memory),
+    )
+    .unwrap();
+    for i in 1..=2 {
+        real.publish("s.x", format!("m{i}")).unwrap();
+    }
+    let oc = js(&nc)
+        .ordered_consumer("S", OrderedConsumerConfig::new())
+        .unwrap();
+    let name1 = body(&f.next("fake.CONSUMER.CREATE.S."))["config"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut msgs = oc
+        .messages(
+            ConsumeOptions::new()
+                .max_messages(2)
+                .threshold_messages(0)
+                .expires(Duration::from_secs(1))
+                .heartbeat(Duration::from_millis(500)),
+        )
+        .unwrap();
+    for want in 1..=2u64 {
+        let m = msgs.next_timeout(WAIT).unwrap();
+        assert_eq!(m.metadata().unwrap().stream_sequence, want);
+    }
+    // From now on pulls vanish: the outstanding one expires, later ones get no heartbeats.
+    pulls.store(false, Ordering::SeqCst);
+    real.publish("s.x", "m3").unwrap();
+    assert_kind(
+        msgs.next_timeout(Duration::from_secs(3)),
+        ErrorKind::Timeout,
+    );
+    let create2 = f.next("fake.CONSUMER.CREATE.S.");
+    let cfg2 = body(&create2)["config"].clone();
+    let name2 = cfg2["name"].as_str().unwrap().to_string();
+    assert_ne!(name1, name2);
+    assert_eq!(cfg2["deliver_policy"], "by_start_sequence");
+    assert_eq!(cfg2["opt_start_seq"], 3);
+    pulls.store(true, Ordering::SeqCst);
+    let m = msgs.next_timeout(WAIT).unwrap();
+    assert_eq!(m.metadata().unwrap().stream_sequence, 3);
+    assert_eq!(&m.payload()[..], b"m3");
 }
