@@ -146,6 +146,26 @@ fn fetch_by_bytes(t: Transport) {
             .unwrap(),
     );
     assert_eq!(all.len(), 5);
+    // A budget for about three: the server ends the batch when the next does not fit.
+    let con3 = durable(&js, "c3");
+    let start = Instant::now();
+    let mut b = con3
+        .fetch(FetchOptions::bytes(700).expires(Duration::from_secs(5)))
+        .unwrap();
+    let mut total = 0;
+    let mut n = 0;
+    for m in b.by_ref() {
+        let m = m.unwrap();
+        total += m.subject().len() + m.reply().unwrap().len() + m.payload().len();
+        n += 1;
+    }
+    // Each counts subject + reply + payload (no headers): 4 fit in 700, not 5.
+    assert_eq!(n, 4);
+    assert!(total <= 700, "{total}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "ended by the server, not expires"
+    );
     // Count and bytes together: the count bounds it.
     let con2 = durable(&js, "c2");
     let two = collect(

@@ -156,9 +156,7 @@ impl Consumer {
             nc,
             consumer: self.name.clone(),
             batch: options.batch,
-            max_bytes: options.max_bytes,
             received: 0,
-            bytes: 0,
             deadline: deadline_after(wait),
             heartbeat,
             last_seen: Instant::now(),
@@ -202,9 +200,7 @@ pub struct Batch {
     nc: Connection,
     consumer: String,
     batch: usize,
-    max_bytes: Option<usize>,
     received: usize,
-    bytes: usize,
     deadline: Instant,
     heartbeat: Option<Duration>,
     last_seen: Instant,
@@ -320,8 +316,9 @@ impl Iterator for Batch {
                 }
             }
             self.received += 1;
-            self.bytes += message_size(&m);
-            if self.received >= self.batch || self.max_bytes.is_some_and(|b| self.bytes >= b) {
+            // A byte budget is the server's to account (it ends the batch when the next
+            // message does not fit); the count is ours too, to end without a round trip.
+            if self.received >= self.batch {
                 self.done = true;
             }
             return Some(Ok(JsMessage::new(m, self.nc.clone(), self.ack_none)));
