@@ -49,7 +49,9 @@ mod consumer;
 mod json;
 mod message;
 mod ordered;
+mod paged;
 mod publish;
+mod publish_async;
 mod pull;
 mod push;
 mod stream;
@@ -77,7 +79,9 @@ pub use consumer::{
 };
 pub use message::{AckKind, JsMessage, MessageMetadata};
 pub use ordered::{OrderedConsumer, OrderedConsumerConfig, OrderedMessages};
-pub use publish::{PubAck, PubAckFuture, PublishOptions};
+pub use paged::Paged;
+pub use publish::{PubAck, PublishOptions};
+pub use publish_async::PubAckFuture;
 pub use pull::{Batch, FetchOptions, DEFAULT_FETCH_EXPIRES, MIN_FETCH_EXPIRES};
 pub use push::PushConsumer;
 pub use stream::{
@@ -86,8 +90,8 @@ pub use stream::{
     StreamSourceInfo, StreamState, SubjectTransform,
 };
 pub use streams::{
-    ConsumerInfos, ConsumerNames, InfoOptions, Paged, PurgeOptions, RawMessage, Stream,
-    StreamInfos, StreamNames,
+    ConsumerInfos, ConsumerNames, InfoOptions, PurgeOptions, RawMessage, Stream, StreamInfos,
+    StreamNames,
 };
 
 /// The default timeout of a JetStream API call (nats.go's and async-nats's).
@@ -160,7 +164,7 @@ pub struct JetStream {
     pub(crate) timeout: Duration,
     pub(crate) max_pending: usize,
     /// The pipelined publisher, made on first use and shared by clones.
-    pub(crate) publisher: Arc<Mutex<Option<Arc<publish::AsyncPublisher>>>>,
+    pub(crate) publisher: Arc<Mutex<Option<Arc<publish_async::AsyncPublisher>>>>,
 }
 
 impl fmt::Debug for JetStream {
