@@ -1,5 +1,5 @@
-//! JetStream: streams, consumers, publish with acks, pull consumers (cargo feature
-//! `jetstream`, on by default).
+//! JetStream: streams, consumers, publish with acks, pull, ordered and push consumers (cargo
+//! feature `jetstream`, on by default).
 //!
 //! [`Connection::jetstream`] gives a [`JetStream`] context: a cheap clone that holds the
 //! connection, the API prefix and the timeout of every API call (default 5 s). Every call
@@ -29,6 +29,28 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! # Which way to read
+//!
+//! | You want | Use | How it behaves |
+//! |---|---|---|
+//! | a batch now and then | [`Consumer::fetch`], [`Consumer::fetch_bytes`] | one pull on a fresh inbox; waits up to `expires` for a full batch (like nats.go); 404/408/409 end statuses end it quietly |
+//! | what is there, no waiting | [`Consumer::fetch_no_wait`] | ends at once when the consumer has nothing more |
+//! | one message | [`Consumer::next`] | a fetch of one; [`ErrorKind::Timeout`] if none came |
+//! | a steady stream, with acks | [`Consumer::messages`] | ADR-37 consume on one inbox: pulls inside `next()` when half the buffer is read; heartbeats watched; survives reconnects; ends on consumer deleted |
+//! | replay in order, no acks | [`JetStream::ordered_consumer`] | recreates its consumer from the last sequence on a gap, missed heartbeats, a reconnect or deletion |
+//! | server-driven delivery | [`JetStream::create_push_consumer`] | subscribes before creating; flow control answered as you read |
+//!
+//! No consumer has a thread of its own: everything happens inside your calls, so a reader
+//! that stops reading stops pulling, and nothing is dropped behind its back.
+//!
+//! # Publishing
+//!
+//! [`JetStream::publish`] waits for each ack (one round trip per message);
+//! [`JetStream::publish_async`] keeps up to 4000 acks outstanding
+//! ([`JetStreamOptions::publish_async_max_pending`]) and returns a [`PubAckFuture`] to wait
+//! on or drop; [`JetStream::wait_for_acks`] waits for all. When the connection is lost,
+//! outstanding acks fail with [`ErrorKind::Disconnected`] within 100 ms.
 //!
 //! # Errors
 //!
