@@ -96,6 +96,10 @@ fn ordered_recreates_when_deleted(t: Transport) {
     assert!(second.ends_with("_2"), "{second}");
     fill(&js, "o.a", 30, 3);
     expect_seqs(&mut msgs, 31..=33);
+    // The stream deleted: recreating cannot work, the iterator ends.
+    js.delete_stream("O").unwrap();
+    assert_kind(msgs.next_timeout(WAIT), ErrorKind::StreamNotFound);
+    assert!(msgs.next().is_none());
 }
 
 fn ordered_across_reconnect(t: Transport) {

@@ -262,7 +262,13 @@ impl OrderedMessages {
                         self.inner = Some(m);
                         self.backoff = FIRST_BACKOFF;
                     }
-                    Err(e) if matches!(e.kind(), ErrorKind::InvalidName | ErrorKind::Closed) => {
+                    // The stream is gone (or the connection): nothing to wait for.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::InvalidName | ErrorKind::Closed | ErrorKind::StreamNotFound
+                        ) =>
+                    {
                         self.ended = true;
                         return Err(e);
                     }
