@@ -19,6 +19,7 @@ each_transport!(
     consume_by_bytes,
     consumer_deleted_ends_consume,
     consume_survives_server_restart,
+    consume_survives_reconnect,
 );
 
 fn stream(js: &JetStream, storage: StorageType) {
@@ -225,4 +226,53 @@ fn consume_survives_server_restart(t: Transport) {
     let m = msgs.next_timeout(WAIT).unwrap();
     assert_eq!(m.metadata().unwrap().stream_sequence, 21);
     assert_eq!(&m.payload()[..], b"after");
+}
+
+fn consume_survives_reconnect(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let nc = c.connect_with(fast_reconnect(c.opts()));
+    let js = nc.jetstream();
+    stream(&js, StorageType::Memory);
+    fill(&js, 40, b"x");
+    let con = js
+        .create_consumer(
+            "K",
+            ConsumerConfig::durable("re").ack_wait(Duration::from_secs(2)),
+        )
+        .unwrap();
+    let mut msgs = con.messages(quick().max_messages(10)).unwrap();
+    let mut acked = HashSet::new();
+    for _ in 0..10 {
+        let m = msgs.next_timeout(WAIT).unwrap();
+        acked.insert(m.metadata().unwrap().stream_sequence);
+        m.ack_sync(WAIT).unwrap();
+    }
+    nc.force_reconnect().unwrap();
+    // Messages in flight during the reconnect come again after the ack wait; confirmed acks
+    // never do. (The server may leave an ack of a delivery it has since redelivered
+    // unconfirmed: such a message may come again.)
+    let deadline = Instant::now() + 2 * WAIT;
+    while acked.len() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} after the reconnect",
+            acked.len()
+        );
+        match msgs.next_timeout(Duration::from_secs(1)) {
+            Ok(m) => {
+                let seq = m.metadata().unwrap().stream_sequence;
+                if acked.contains(&seq) {
+                    panic!("acked sequence {seq} came again");
+                }
+                match m.ack_sync(Duration::from_millis(500)) {
+                    Ok(()) => {
+                        acked.insert(seq);
+                    }
+                    Err(e) => assert_eq!(e.kind(), ErrorKind::Timeout, "{e}"),
+                }
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Timeout, "{e}"),
+        }
+    }
+    assert_eq!(acked, (1..=40).collect::<HashSet<u64>>());
 }
