@@ -235,8 +235,9 @@ impl Messages {
         })
     }
 
-    /// Stops: no more pulls; messages already buffered can still be read with
-    /// [`try_next`](Messages::try_next)… then it ends.
+    /// Stops pulling: `next` and `next_timeout` end at once, while messages already
+    /// buffered can still be taken with [`try_next`](Messages::try_next) (and acked).
+    /// Pulls still open on the server expire on their own.
     pub fn stop(&mut self) {
         self.ended = true;
     }
