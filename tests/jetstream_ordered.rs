@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use natsws::jetstream::{
-    ConsumeOptions, DeliverPolicy, JetStream, OrderedConsumerConfig, OrderedMessages, StorageType,
-    StreamConfig,
+    ConsumeOptions, DeliverPolicy, FetchOptions, JetStream, OrderedConsumerConfig, OrderedMessages,
+    StorageType, StreamConfig,
 };
 use natsws::test_server::Transport;
 use natsws::ErrorKind;
@@ -20,6 +20,7 @@ each_transport!(
     ordered_across_reconnect,
     ordered_across_server_restart,
     ordered_filters_and_start,
+    ordered_fetch_and_next,
 );
 
 fn stream(js: &JetStream, storage: StorageType) {
@@ -189,4 +190,38 @@ fn ordered_filters_and_start(t: Transport) {
         js.ordered_consumer("NONE", OrderedConsumerConfig::new()),
         ErrorKind::StreamNotFound,
     );
+}
+
+fn ordered_fetch_and_next(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let nc = c.connect();
+    let js = nc.jetstream();
+    stream(&js, StorageType::Memory);
+    fill(&js, "o.a", 0, 25);
+    let mut oc = js
+        .ordered_consumer("O", OrderedConsumerConfig::new())
+        .unwrap();
+    let seqs = |b: natsws::jetstream::OrderedBatch<'_>| -> Vec<u64> {
+        b.map(|m| m.unwrap().metadata().unwrap().stream_sequence)
+            .collect()
+    };
+    let quick = || FetchOptions::new(10).expires(Duration::from_millis(500));
+    assert_eq!(
+        seqs(oc.fetch(quick()).unwrap()),
+        (1..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(oc.fetch(quick()).unwrap()),
+        (11..=20).collect::<Vec<_>>()
+    );
+    let first = oc.current_name().unwrap().to_string();
+    js.delete_consumer("O", &first).unwrap();
+    // The batch that meets the missing consumer ends quietly; the next one recreates it.
+    assert!(seqs(oc.fetch(quick()).unwrap()).is_empty());
+    assert_eq!(seqs(oc.fetch(quick()).unwrap()), (21..=25).collect::<Vec<_>>());
+    assert_ne!(oc.current_name().unwrap(), first);
+    assert_kind(oc.next(Duration::from_millis(200)), ErrorKind::Timeout);
+    fill(&js, "o.a", 25, 1);
+    let m = oc.next(WAIT).unwrap();
+    assert_eq!(m.metadata().unwrap().stream_sequence, 26);
 }

@@ -100,7 +100,7 @@ pub use consumer::{
     SequenceInfo,
 };
 pub use message::{AckKind, JsMessage, MessageMetadata};
-pub use ordered::{OrderedConsumer, OrderedConsumerConfig, OrderedMessages};
+pub use ordered::{OrderedBatch, OrderedConsumer, OrderedConsumerConfig, OrderedMessages};
 pub use paged::Paged;
 pub use publish::{PubAck, PublishOptions};
 pub use publish_async::PubAckFuture;

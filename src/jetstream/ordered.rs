@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::consume::{ConsumeOptions, Interruption, Messages, Settled};
 use super::consumer::{AckPolicy, Consumer, ConsumerConfig, DeliverPolicy, ReplayPolicy};
 use super::message::JsMessage;
+use super::pull::{Batch, FetchOptions};
 use super::JetStream;
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::deadline_after;
@@ -181,6 +182,67 @@ impl OrderedConsumer {
         Ok(())
     }
 
+    /// Fetches the next messages in order (a batch, like [`Consumer::fetch`]). Something
+    /// wrong with the current consumer (a sequence gap, missed heartbeats, deleted) ends the
+    /// batch early and quietly; the next fetch recreates the consumer from the last sequence
+    /// handed out. Fetch and [`messages`](OrderedConsumer::messages) are not mixed: the
+    /// latter takes the consumer.
+    pub fn fetch(&mut self, options: FetchOptions) -> Result<OrderedBatch<'_>> {
+        if self.current.is_none() {
+            self.create()?;
+        }
+        let inner = self.current.as_ref().expect("created").fetch(options)?;
+        Ok(OrderedBatch {
+            oc: self,
+            inner,
+            done: false,
+        })
+    }
+
+    /// The next message in order, waiting up to `timeout` ([`ErrorKind::Timeout`]).
+    pub fn next(&mut self, timeout: Duration) -> Result<JsMessage> {
+        let expires = timeout.max(super::pull::MIN_FETCH_EXPIRES);
+        let mut b = self.fetch(FetchOptions::new(1).expires(expires))?;
+        match b.next() {
+            Some(r) => r,
+            None => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no message from the ordered consumer within {timeout:?}"),
+            )),
+        }
+    }
+
+    /// Checks a delivered message's consumer sequence; `Ok(false)` on a gap.
+    fn accept(&mut self, m: &JsMessage) -> Result<bool> {
+        let reply = m.reply().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotJetStreamMessage,
+                "a message without ack subject",
+            )
+        })?;
+        let (stream_seq, consumer_seq) = super::message::ack_sequences(reply)?;
+        if consumer_seq != self.last_consumer_seq + 1 {
+            return Ok(false);
+        }
+        self.last_consumer_seq = consumer_seq;
+        self.last_stream_seq = stream_seq;
+        Ok(true)
+    }
+
+    /// Drops the current consumer (deleting it on the server when `delete`); the next read
+    /// recreates one.
+    fn drop_current(&mut self, why: &Error, delete: bool) {
+        log::debug!(
+            "ordered consumer on '{}': recreating after {why}",
+            self.stream
+        );
+        if let Some(old) = self.current.take() {
+            if delete {
+                let _ = self.js.delete_consumer(&self.stream, old.name());
+            }
+        }
+    }
+
     /// Reads the stream in order: an iterator that recreates its consumer as needed.
     pub fn messages(self, options: ConsumeOptions) -> Result<OrderedMessages> {
         let opts = options.settle()?;
@@ -232,16 +294,8 @@ impl OrderedMessages {
 
     /// Drops the current consumer (deleting it when `delete`), so the next read recreates.
     fn reset(&mut self, why: &Error, delete: bool) {
-        log::debug!(
-            "ordered consumer on '{}': recreating after {why}",
-            self.oc.stream
-        );
         self.inner = None;
-        if let Some(old) = self.oc.current.take() {
-            if delete {
-                let _ = self.oc.js.delete_consumer(&self.oc.stream, old.name());
-            }
-        }
+        self.oc.drop_current(why, delete);
     }
 
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<JsMessage> {
@@ -341,5 +395,62 @@ impl Iterator for OrderedMessages {
             return None;
         }
         Some(self.next_until(None))
+    }
+}
+
+/// The messages of one [`OrderedConsumer::fetch`], in stream order.
+pub struct OrderedBatch<'a> {
+    oc: &'a mut OrderedConsumer,
+    inner: Batch,
+    done: bool,
+}
+
+impl fmt::Debug for OrderedBatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrderedBatch")
+            .field("consumer", &self.oc.current_name())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl Iterator for OrderedBatch<'_> {
+    type Item = Result<JsMessage>;
+
+    fn next(&mut self) -> Option<Result<JsMessage>> {
+        if self.done {
+            return None;
+        }
+        match self.inner.next() {
+            None => {
+                self.done = true;
+                None
+            }
+            Some(Ok(m)) => match self.oc.accept(&m) {
+                Ok(true) => Some(Ok(m)),
+                Ok(false) => {
+                    self.done = true;
+                    let e = Error::new(ErrorKind::Protocol, "a consumer sequence gap");
+                    self.oc.drop_current(&e, true);
+                    None
+                }
+                Err(e) => {
+                    self.done = true;
+                    Some(Err(e))
+                }
+            },
+            Some(Err(e)) => {
+                self.done = true;
+                match e.kind() {
+                    ErrorKind::ConsumerDeleted
+                    | ErrorKind::ConsumerNotFound
+                    | ErrorKind::NoHeartbeat => {
+                        self.oc.drop_current(&e, false);
+                        None
+                    }
+                    _ => Some(Err(e)),
+                }
+            }
+        }
     }
 }
