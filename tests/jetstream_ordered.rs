@@ -218,7 +218,10 @@ fn ordered_fetch_and_next(t: Transport) {
     js.delete_consumer("O", &first).unwrap();
     // The batch that meets the missing consumer ends quietly; the next one recreates it.
     assert!(seqs(oc.fetch(quick()).unwrap()).is_empty());
-    assert_eq!(seqs(oc.fetch(quick()).unwrap()), (21..=25).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(oc.fetch(quick()).unwrap()),
+        (21..=25).collect::<Vec<_>>()
+    );
     assert_ne!(oc.current_name().unwrap(), first);
     assert_kind(oc.next(Duration::from_millis(200)), ErrorKind::Timeout);
     fill(&js, "o.a", 25, 1);
