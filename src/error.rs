@@ -59,6 +59,8 @@ pub enum ErrorKind {
     BufferFull,
     /// The connection went stale: the server answered none of our last pings.
     StaleConnection,
+    /// The service was stopped: it takes no new endpoints (feature `service`).
+    ServiceStopped,
 }
 
 impl ErrorKind {
@@ -86,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Draining => "connection draining",
             ErrorKind::BufferFull => "write buffer full",
             ErrorKind::StaleConnection => "stale connection",
+            ErrorKind::ServiceStopped => "service stopped",
         }
     }
 }

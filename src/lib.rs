@@ -92,6 +92,8 @@ mod message;
 mod options;
 pub mod proto;
 mod request;
+#[cfg(feature = "service")]
+pub mod service;
 mod subject;
 mod subscription;
 #[cfg(feature = "test-server")]

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
 
 use crate::connection::shared::{Delivery, SubCounters};
 use crate::connection::Handle;
@@ -133,7 +133,25 @@ impl Subscription {
     }
 
     fn blocking_next(&self) -> Option<Message> {
-        match self.rx.recv() {
+        self.accept(self.rx.recv())
+    }
+
+    /// The queue's receiving end, so one thread can wait on several subscriptions at once
+    /// with crossbeam's `Select` (the services' discovery thread). Read what it selects with
+    /// [`accept`](Subscription::accept).
+    #[cfg_attr(not(feature = "service"), allow(dead_code))]
+    pub(crate) fn receiver(&self) -> &Receiver<Delivery> {
+        &self.rx
+    }
+
+    /// What `next` makes of one receive on [`receiver`](Subscription::receiver): the message
+    /// (counted as read), or `None` once the subscription has ended.
+    #[cfg_attr(not(feature = "service"), allow(dead_code))]
+    pub(crate) fn accept(
+        &self,
+        received: std::result::Result<Delivery, RecvError>,
+    ) -> Option<Message> {
+        match received {
             Ok(Delivery::Msg(m)) => {
                 self.taken(&m);
                 Some(m)
@@ -143,6 +161,16 @@ impl Subscription {
                 None
             }
             Err(_) => None,
+        }
+    }
+
+    /// Unsubscribes through a shared reference, if still subscribed (what dropping does; a
+    /// service endpoint shares its subscription with the requests it hands out).
+    pub(crate) fn unsubscribe_now(&self) {
+        let shared = &self.handle.shared;
+        let live = shared.subs.lock().contains_key(&self.sid);
+        if live {
+            let _ = shared.unsubscribe(self.sid, None);
         }
     }
 
@@ -163,10 +191,16 @@ impl Subscription {
     /// until every message the server sent before the unsubscribe is queued here; the iterator
     /// then yields them and ends. Nothing already sent to this subscription is lost.
     pub fn drain(&self) -> Result<()> {
+        self.drain_within(self.handle.shared.opts.drain_timeout)
+    }
+
+    /// [`drain`](Subscription::drain) bounded by `timeout` instead of the connection's
+    /// drain timeout (a service's stop has one deadline for everything).
+    pub(crate) fn drain_within(&self, timeout: Duration) -> Result<()> {
         let shared = &self.handle.shared;
         let unsub = |b: &mut Vec<u8>| crate::proto::encode::unsub(b, self.sid, None);
         shared.send_raw(unsub)?;
-        let r = shared.flush(shared.opts.drain_timeout);
+        let r = shared.flush(timeout);
         shared.forget_sub(self.sid);
         if r.is_err() {
             // The UNSUB may have gone down with a connection while a reconnect replayed the
@@ -228,11 +262,7 @@ impl<'a> IntoIterator for &'a Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let shared = &self.handle.shared;
-        let live = shared.subs.lock().contains_key(&self.sid);
-        if live {
-            let _ = shared.unsubscribe(self.sid, None);
-        }
+        self.unsubscribe_now();
     }
 }
 
