@@ -70,16 +70,12 @@ impl Request {
 
     /// Answers with `payload`.
     pub fn respond(&self, payload: impl AsRef<[u8]>) -> Result<()> {
-        let r = self.msg.respond(payload);
-        self.finish_with(&r, None);
-        r
+        self.answer(None, || self.msg.respond(payload))
     }
 
     /// Answers with headers and `payload`.
     pub fn respond_with_headers(&self, headers: &Headers, payload: impl AsRef<[u8]>) -> Result<()> {
-        let r = self.msg.respond_with_headers(headers, payload);
-        self.finish_with(&r, None);
-        r
+        self.answer(None, || self.msg.respond_with_headers(headers, payload))
     }
 
     /// Answers with `value` as JSON.
@@ -114,29 +110,29 @@ impl Request {
                 ),
             ));
         }
-        let r = self
-            .msg
-            .respond_with_headers(&error_headers(code, description), payload);
-        self.finish_with(&r, Some((code, description)));
-        r
+        let headers = error_headers(code, description);
+        self.answer(Some((code, description)), || {
+            self.msg.respond_with_headers(&headers, payload)
+        })
     }
 
-    fn finish_with(&self, sent: &Result<()>, error: Option<(u16, &str)>) {
-        let last_error = match (sent, error) {
-            (Err(e), _) => Some(format!("500:the response could not be sent: {e}")),
-            (Ok(()), Some((code, desc))) => Some(format!("{code}:{desc}")),
-            (Ok(()), None) => None,
-        };
-        self.finish(last_error);
-    }
-
-    /// Counts the request in the endpoint's stats, once.
-    fn finish(&self, last_error: Option<String>) {
+    /// Sends an answer. The first answer counts the request in the endpoint's stats before
+    /// it goes out (a caller that asks STATS after reading its reply sees it counted); an
+    /// answer that cannot be sent counts as an error too.
+    fn answer(&self, error: Option<(u16, &str)>, send: impl FnOnce() -> Result<()>) -> Result<()> {
         if self.done.swap(true, Ordering::AcqRel) {
-            return;
+            return send();
         }
+        let last_error = error.map(|(code, desc)| format!("{code}:{desc}"));
         self.ep.counters.record(self.taken.elapsed(), last_error);
+        let sent = send();
+        if let Err(e) = &sent {
+            self.ep
+                .counters
+                .record_error(format!("500:the response could not be sent: {e}"));
+        }
         self.ep.done_one();
+        sent
     }
 }
 
@@ -154,10 +150,12 @@ impl Drop for Request {
         }
         if std::thread::panicking() {
             const WHY: &str = "handler panicked";
-            let sent = self.msg.respond_with_headers(&error_headers(500, WHY), b"");
-            self.finish_with(&sent, Some((500, WHY)));
+            let headers = error_headers(500, WHY);
+            let _ = self.answer(Some((500, WHY)), || {
+                self.msg.respond_with_headers(&headers, b"")
+            });
         } else {
-            self.finish(None);
+            let _ = self.answer(None, || Ok(()));
         }
     }
 }

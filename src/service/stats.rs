@@ -31,6 +31,13 @@ impl Counters {
         }
     }
 
+    /// Counts an error for a request already counted (its answer could not be sent).
+    pub(crate) fn record_error(&self, error: String) {
+        let mut c = self.0.lock();
+        c.num_errors += 1;
+        c.last_error = error;
+    }
+
     pub(crate) fn reset(&self) {
         *self.0.lock() = Inner::default();
     }
