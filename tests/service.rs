@@ -26,6 +26,8 @@ each_transport!(
     stop_finishes_in_flight_requests,
     panicking_handler_gets_500_and_service_goes_on,
     iterator_endpoint,
+    stop_is_bounded_and_reentrant,
+    dropping_the_last_handle_stops_the_service,
     bad_input_is_refused_before_subscribing,
     nats_py_calls_a_natsws_service,
     natsws_finds_a_nats_py_service,
@@ -512,6 +514,84 @@ fn iterator_endpoint(t: Transport) {
     let reader = std::thread::spawn(move || ep.count());
     svc.stop_timeout(WAIT).unwrap();
     assert_eq!(reader.join().unwrap(), 0);
+}
+
+fn stop_is_bounded_and_reentrant(t: Transport) {
+    let c = Ctx::new(t);
+    let (nc, caller) = (c.connect(), c.connect());
+    // A request queued on an endpoint nobody reads: stop gives up at its deadline and says so.
+    let svc = nc.services().builder("stuck", "1.0.0").start().unwrap();
+    let ep = svc.endpoint("e").add().unwrap();
+    caller
+        .publish_with_reply("e", "nobody.listens", "x")
+        .unwrap();
+    caller.flush().unwrap();
+    let e = assert_kind(
+        svc.stop_timeout(Duration::from_millis(200)),
+        ErrorKind::Timeout,
+    );
+    assert!(e.to_string().contains("1 request"), "{e}");
+    assert!(svc.is_stopped());
+    assert_kind(
+        caller.request_timeout("$SRV.PING.stuck", "", WAIT),
+        ErrorKind::NoResponders,
+    );
+    // The queued request is still readable, then the iterator ends.
+    assert_eq!(ep.count(), 1);
+
+    // A handler that stops its own service does not wait for itself.
+    let svc = nc.services().builder("quitter", "1.0.0").start().unwrap();
+    let me = svc.clone();
+    svc.endpoint("quit")
+        .handler(move |r| {
+            r.respond("bye").unwrap();
+            me.stop_timeout(WAIT).unwrap();
+        })
+        .unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(&req(&caller, "quit", "").payload[..], b"bye");
+    let deadline = start + WAIT;
+    while !svc.is_stopped() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(svc.is_stopped());
+    assert_kind(
+        caller.request_timeout("quit", "", WAIT),
+        ErrorKind::NoResponders,
+    );
+}
+
+fn dropping_the_last_handle_stops_the_service(t: Transport) {
+    let c = Ctx::new(t);
+    let (nc, caller) = (c.connect(), c.connect());
+    let svc = nc.services().builder("brief", "1.0.0").start().unwrap();
+    svc.endpoint("e")
+        .handler(|r| r.respond("ok").unwrap())
+        .unwrap();
+    let group = svc.group("g");
+    assert_eq!(&req(&caller, "e", "").payload[..], b"ok");
+    drop(svc);
+    // The group still holds the service.
+    assert_eq!(client(&caller).ping_name("brief").unwrap().len(), 1);
+    drop(group);
+    assert!(client(&caller).ping_name("brief").unwrap().is_empty());
+    assert_kind(
+        caller.request_timeout("e", "", WAIT),
+        ErrorKind::NoResponders,
+    );
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<natsws::service::Service>();
+    send_sync::<natsws::service::Group>();
+    send_sync::<natsws::service::Request>();
+    send_sync::<natsws::service::ServiceClient>();
+    send::<natsws::service::Endpoint>();
+    send::<natsws::service::ServiceBuilder>();
+    send::<natsws::service::EndpointBuilder>();
 }
 
 fn bad_input_is_refused_before_subscribing(t: Transport) {

@@ -43,7 +43,8 @@ struct State {
 
 /// How stop reaches the discovery thread and learns it has finished.
 pub(crate) struct Discovery {
-    pub(crate) stop: Sender<()>,
+    /// Stop by this deadline.
+    pub(crate) stop: Sender<Instant>,
     /// Disconnected when the thread has ended.
     pub(crate) done: Receiver<()>,
     pub(crate) thread: ThreadId,
@@ -177,8 +178,8 @@ impl Core {
     }
 
     /// Stops: drains every endpoint (no new requests; those already sent are still handed
-    /// out), waits for in-flight requests to be answered, then ends the discovery thread,
-    /// which unsubscribes the nine discovery subjects. All within `timeout`.
+    /// out), ends the discovery thread (which unsubscribes the nine discovery subjects), then
+    /// waits for the requests in flight to be answered. All within `timeout`.
     pub(crate) fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = crate::time::deadline_after(timeout);
         let endpoints = {
@@ -198,18 +199,20 @@ impl Core {
                 }
             }
         }
+        // Discovery goes next, before the wait below can use up the deadline: once stop
+        // returns the server has forgotten the nine subjects (unless the deadline passed).
         let me = std::thread::current().id();
+        if let Some(d) = self.discovery.lock().take() {
+            let _ = d.stop.send(deadline);
+            if d.thread != me {
+                let _ = d.done.recv_deadline(deadline);
+            }
+        }
         let mut unfinished = 0;
         for e in &endpoints {
             // A handler stopping its own service cannot wait for itself.
-            if !e.runs_on(me) {
+            if !e.read_by(me) {
                 unfinished += e.wait_idle(deadline);
-            }
-        }
-        if let Some(d) = self.discovery.lock().take() {
-            let _ = d.stop.send(());
-            if d.thread != me {
-                let _ = d.done.recv_deadline(deadline);
             }
         }
         if unfinished > 0 && result.is_ok() {

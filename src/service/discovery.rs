@@ -2,6 +2,7 @@
 //! `$SRV.<VERB>.<name>.<id>` for PING, INFO and STATS), all served by one thread.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Select};
 
@@ -64,8 +65,20 @@ pub(crate) fn start(core: &Arc<Core>) -> Result<()> {
     let handle = std::thread::Builder::new()
         .name(format!("natsws-svc-{}-discovery", core.name))
         .spawn(move || {
-            let _done = done_tx; // dropped when the thread ends
-            serve(&thread_core, &subs, &stop_rx);
+            let deadline = serve(&thread_core, &subs, &stop_rx);
+            // Unsubscribe all nine, and once stopped make sure the server has forgotten them
+            // before stop returns (done_tx is dropped last).
+            for (_, s) in &subs {
+                s.unsubscribe_now();
+            }
+            if let Some(d) = deadline {
+                let _ = thread_core
+                    .nc
+                    .flush_timeout(d.saturating_duration_since(Instant::now()));
+            }
+            drop(subs);
+            drop(thread_core);
+            drop(done_tx);
         })
         .map_err(|e| Error::io("starting a service's discovery thread", e))?;
     core.set_discovery(Discovery {
@@ -76,9 +89,9 @@ pub(crate) fn start(core: &Arc<Core>) -> Result<()> {
     Ok(())
 }
 
-/// Answers discovery requests until stopped or until every subscription has ended (the
-/// connection closed); the subscriptions are dropped (unsubscribed) on the way out.
-fn serve(core: &Core, subs: &[(Verb, Subscription)], stop: &Receiver<()>) {
+/// Answers discovery requests until stopped (returns stop's deadline) or until every
+/// subscription has ended (the connection closed).
+fn serve(core: &Core, subs: &[(Verb, Subscription)], stop: &Receiver<Instant>) -> Option<Instant> {
     let mut sel = Select::new();
     let stop_index = sel.recv(stop);
     let indexes: Vec<usize> = subs.iter().map(|(_, s)| sel.recv(s.receiver())).collect();
@@ -88,8 +101,7 @@ fn serve(core: &Core, subs: &[(Verb, Subscription)], stop: &Receiver<()>) {
         let op = sel.select();
         let index = op.index();
         if index == stop_index {
-            let _ = op.recv(stop);
-            return;
+            return op.recv(stop).ok();
         }
         let Some(i) = indexes.iter().position(|&x| x == index) else {
             // Not ours: cannot happen, but never spin on it.
@@ -105,6 +117,7 @@ fn serve(core: &Core, subs: &[(Verb, Subscription)], stop: &Receiver<()>) {
             }
         }
     }
+    None
 }
 
 fn answer(core: &Core, verb: Verb, msg: &Message, ping: &[u8]) {

@@ -33,23 +33,28 @@ pub(crate) struct EndpointShared {
 
 #[derive(Default)]
 struct Flight {
-    /// Requests taken from the queue and not yet answered or dropped.
+    /// Reads under way plus requests taken and not yet answered or dropped. A read counts
+    /// from before it waits, so a request is never between the queue and this count.
     in_flight: usize,
     /// The reader saw the end of the queue, or went away.
     ended: bool,
-    /// The thread running the endpoint's handler, if it has one.
-    handler: Option<ThreadId>,
+    /// The thread that read last (a handler's thread): stop must not wait for itself there.
+    reader: Option<ThreadId>,
 }
 
 impl EndpointShared {
-    pub(crate) fn took_one(&self) {
-        self.flight.lock().in_flight += 1;
+    /// A read begins: counted until it yields nothing, or until its request is answered.
+    fn reading(&self) {
+        let mut f = self.flight.lock();
+        f.in_flight += 1;
+        f.reader = Some(std::thread::current().id());
     }
 
+    /// A read yielded nothing, or a request was answered or dropped.
     pub(crate) fn done_one(&self) {
         let mut f = self.flight.lock();
         f.in_flight = f.in_flight.saturating_sub(1);
-        if f.in_flight == 0 && f.ended {
+        if f.in_flight == 0 {
             self.flight_cv.notify_all();
         }
     }
@@ -62,21 +67,26 @@ impl EndpointShared {
         }
     }
 
-    /// `true` when `me` is this endpoint's handler thread (stop then must not wait for it).
-    pub(crate) fn runs_on(&self, me: ThreadId) -> bool {
-        self.flight.lock().handler == Some(me)
+    /// `true` when `me` is the thread reading this endpoint (its handler's thread): stop
+    /// called from there must not wait for itself.
+    pub(crate) fn read_by(&self, me: ThreadId) -> bool {
+        self.flight.lock().reader == Some(me)
     }
 
-    /// Waits until the queue has been read to its end and every request taken is answered,
-    /// or `deadline`; returns the requests still in flight (queued ones count as one).
+    /// After a drain (nothing new can arrive): waits until every queued request has been
+    /// taken and every request taken is answered or dropped, or `deadline`. Returns how many
+    /// were left (queued ones included).
     pub(crate) fn wait_idle(&self, deadline: Instant) -> usize {
         let mut f = self.flight.lock();
-        while !(f.ended && f.in_flight == 0) {
+        loop {
+            let queued = self.sub.receiver().len();
+            if f.in_flight == 0 && (f.ended || queued == 0) {
+                return 0;
+            }
             if self.flight_cv.wait_until(&mut f, deadline).timed_out() {
-                return f.in_flight + usize::from(!f.ended);
+                return f.in_flight + self.sub.receiver().len();
             }
         }
-        0
     }
 
     pub(crate) fn info(&self) -> EndpointInfo {
@@ -174,13 +184,10 @@ impl EndpointBuilder {
         let service = core.name.clone();
         let ep = self.subscribe()?;
         let endpoint = Endpoint { ep: ep.clone() };
-        let thread_ep = ep.clone();
         let mut handler = handler;
         let spawned = std::thread::Builder::new()
             .name(format!("natsws-svc-{}", ep.name))
             .spawn(move || {
-                thread_ep.flight.lock().handler = Some(std::thread::current().id());
-                drop(thread_ep);
                 for req in endpoint.iter() {
                     if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(req))) {
                         let what = p
@@ -261,11 +268,14 @@ impl Endpoint {
         self.ep.queue.as_deref()
     }
 
+    /// Ends a read begun with `reading`: a message becomes a request (which keeps the
+    /// count until answered); `None` means the queue has ended.
     fn wrap(&self, msg: Option<crate::Message>) -> Option<Request> {
         match msg {
             Some(m) => Some(Request::new(m, self.ep.clone())),
             None => {
                 self.ep.mark_ended();
+                self.ep.done_one();
                 None
             }
         }
@@ -301,9 +311,13 @@ impl Endpoint {
     /// The next request if one is queued, without waiting.
     pub fn try_next(&self) -> Option<Request> {
         let sub = &self.ep.sub;
+        self.ep.reading();
         match sub.receiver().try_recv() {
             Ok(d) => self.wrap(sub.accept(Ok(d))),
-            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Empty) => {
+                self.ep.done_one();
+                None
+            }
             Err(TryRecvError::Disconnected) => self.wrap(None),
         }
     }
@@ -315,6 +329,7 @@ impl Endpoint {
 
     fn blocking_next(&self) -> Option<Request> {
         let sub = &self.ep.sub;
+        self.ep.reading();
         self.wrap(sub.accept(sub.receiver().recv()))
     }
 }

@@ -33,8 +33,8 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request taken by a read, which already counted it in flight.
     pub(crate) fn new(msg: Message, ep: Arc<EndpointShared>) -> Request {
-        ep.took_one();
         Request {
             msg,
             taken: Instant::now(),

@@ -111,8 +111,9 @@ impl Service {
     }
 
     /// Stops the service: its endpoints are drained (no new requests; every request already
-    /// sent to them is still handed out and their iterators then end), in-flight requests are
-    /// answered, and then the discovery subjects are unsubscribed — all within `timeout`.
+    /// sent to them is still handed out and their iterators then end), the discovery subjects
+    /// are unsubscribed, and stop waits until the requests in flight are answered — all
+    /// within `timeout`.
     /// Idempotent. Fails with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when requests
     /// were still unanswered at the deadline (the service is stopped all the same).
     pub fn stop_timeout(&self, timeout: Duration) -> Result<()> {
