@@ -176,6 +176,9 @@ impl EndpointBuilder {
     /// until the service stops or the connection closes. A handler that panics is contained:
     /// the request gets error 500 and the next request is served. Errors as for
     /// [`add`](EndpointBuilder::add).
+    ///
+    /// A handler that owns a [`Service`](super::Service) clone keeps the service from
+    /// stopping on drop: stop it explicitly then.
     pub fn handler<F>(self, handler: F) -> Result<()>
     where
         F: FnMut(Request) + Send + 'static,
