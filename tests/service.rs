@@ -418,7 +418,22 @@ fn stop_finishes_in_flight_requests(t: Transport) {
         let svc = svc.clone();
         move || svc.stop_timeout(WAIT)
     });
-    // Stop is waiting for them: release the handler three times.
+    // Stop unsubscribes discovery once the endpoint is drained, then waits for the three
+    // requests, which cannot be answered until released: it must still be running then.
+    let ping = format!("$SRV.PING.slow.{}", svc.id());
+    let deadline = std::time::Instant::now() + WAIT;
+    while caller.request_timeout(&ping, "", WAIT).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "discovery still answers"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        !stopper.is_finished(),
+        "stop returned with requests in flight"
+    );
+    assert!(replies.try_next().is_none());
     for _ in 0..3 {
         release_tx.send(()).unwrap();
     }
