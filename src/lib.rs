@@ -67,6 +67,13 @@
 //! server reports without closing (a permissions violation) go to the subscription or request
 //! they concern and to [`Connection::events`]. Nothing from the network can make natsws panic.
 //!
+//! # Services
+//!
+//! With the cargo feature `service` (on by default), `Connection::services()` builds NATS
+//! services (ADR-32): named, versioned request/reply endpoints that any NATS client can
+//! discover on `$SRV.PING|INFO|STATS`, monitor and call, and a client that finds them. See
+//! the `natsws::service` module.
+//!
 //! # Testing with a real server
 //!
 //! With the cargo feature `test-server`, [`test_server::NatsServer`] starts a real
