@@ -191,24 +191,7 @@ impl Subscription {
     /// until every message the server sent before the unsubscribe is queued here; the iterator
     /// then yields them and ends. Nothing already sent to this subscription is lost.
     pub fn drain(&self) -> Result<()> {
-        self.drain_within(self.handle.shared.opts.drain_timeout)
-    }
-
-    /// [`drain`](Subscription::drain) bounded by `timeout` instead of the connection's
-    /// drain timeout (a service's stop has one deadline for everything).
-    pub(crate) fn drain_within(&self, timeout: Duration) -> Result<()> {
-        let shared = &self.handle.shared;
-        let unsub = |b: &mut Vec<u8>| crate::proto::encode::unsub(b, self.sid, None);
-        shared.send_raw(unsub)?;
-        let r = shared.flush(timeout);
-        shared.forget_sub(self.sid);
-        if r.is_err() {
-            // The UNSUB may have gone down with a connection while a reconnect replayed the
-            // SUB. Now that the entry is gone nothing replays it: say UNSUB again (a no-op
-            // while disconnected, and harmless if the server already has it).
-            let _ = shared.send_raw(unsub);
-        }
-        r
+        drain_all(&[self], self.handle.shared.opts.drain_timeout)
     }
 
     /// Messages dropped because this subscription's pending limits were reached.
@@ -230,6 +213,32 @@ impl Subscription {
             .saturating_sub(c.taken_bytes.load(Ordering::Relaxed));
         (self.rx.len(), bytes as usize)
     }
+}
+
+/// [`Subscription::drain`] for several subscriptions of one connection with a single round
+/// trip bounded by `timeout` (a service's stop drains its endpoints, then its nine discovery
+/// subscriptions, this way).
+pub(crate) fn drain_all(subs: &[&Subscription], timeout: Duration) -> Result<()> {
+    let Some(first) = subs.first() else {
+        return Ok(());
+    };
+    let shared = &first.handle.shared;
+    for sub in subs {
+        shared.send_raw(|b| crate::proto::encode::unsub(b, sub.sid, None))?;
+    }
+    let r = shared.flush(timeout);
+    for sub in subs {
+        shared.forget_sub(sub.sid);
+    }
+    if r.is_err() {
+        // The UNSUBs may have gone down with a connection while a reconnect replayed the
+        // SUBs. Now that the entries are gone nothing replays them: say UNSUB again (a no-op
+        // while disconnected, and harmless if the server already has them).
+        for sub in subs {
+            let _ = shared.send_raw(|b| crate::proto::encode::unsub(b, sub.sid, None));
+        }
+    }
+    r
 }
 
 impl Iterator for Subscription {

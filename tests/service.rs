@@ -554,21 +554,23 @@ fn stop_is_bounded_and_reentrant(t: Transport) {
     // The queued request is still readable, then the iterator ends.
     assert_eq!(ep.count(), 1);
 
-    // A handler that stops its own service does not wait for itself.
+    // A handler that stops its own service before answering does not wait for itself (it
+    // would wait out the deadline and report its own request as unanswered).
     let svc = nc.services().builder("quitter", "1.0.0").start().unwrap();
     let me = svc.clone();
+    let (stopped_tx, stopped_rx) = crossbeam_channel::bounded(1);
     svc.endpoint("quit")
         .handler(move |r| {
+            let t0 = std::time::Instant::now();
+            let stopped = me.stop_timeout(WAIT);
             r.respond("bye").unwrap();
-            me.stop_timeout(WAIT).unwrap();
+            stopped_tx.send((stopped, t0.elapsed())).unwrap();
         })
         .unwrap();
-    let start = std::time::Instant::now();
     assert_eq!(&req(&caller, "quit", "").payload[..], b"bye");
-    let deadline = start + WAIT;
-    while !svc.is_stopped() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (stopped, took) = stopped_rx.recv_timeout(WAIT).unwrap();
+    stopped.unwrap();
+    assert!(took < WAIT, "stop waited for its own thread: {took:?}");
     assert!(svc.is_stopped());
     assert_kind(
         caller.request_timeout("quit", "", WAIT),

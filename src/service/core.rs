@@ -15,6 +15,7 @@ use super::schema::{
     INFO_RESPONSE_TYPE, PING_RESPONSE_TYPE, STATS_RESPONSE_TYPE,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::subscription::drain_all;
 use crate::Connection;
 
 /// A stats handler: extra `data` for one endpoint's STATS entry.
@@ -190,15 +191,14 @@ impl Core {
             st.stopped = true;
             st.endpoints.clone()
         };
-        let left = || deadline.saturating_duration_since(Instant::now());
-        let mut result = Ok(());
-        for e in &endpoints {
-            if let Err(err) = e.sub.drain_within(left()) {
-                if result.is_ok() && err.kind() != ErrorKind::Closed {
-                    result = Err(err);
-                }
-            }
-        }
+        // One round trip for all endpoints: the server stops routing to them, and every
+        // request it routed before is queued for its reader.
+        let subs: Vec<&crate::Subscription> = endpoints.iter().map(|e| &e.sub).collect();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut result = match drain_all(&subs, left) {
+            Err(e) if e.kind() != ErrorKind::Closed => Err(e),
+            _ => Ok(()),
+        };
         // Discovery goes next, before the wait below can use up the deadline: once stop
         // returns the server has forgotten the nine subjects (unless the deadline passed).
         let me = std::thread::current().id();

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Select};
 use super::core::{Core, Discovery};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::subscription::Subscription;
+use crate::subscription::{drain_all, Subscription};
 
 /// The root of the discovery subjects.
 pub const API_PREFIX: &str = "$SRV";
@@ -65,18 +65,22 @@ pub(crate) fn start(core: &Arc<Core>) -> Result<()> {
     let handle = std::thread::Builder::new()
         .name(format!("natsws-svc-{}-discovery", core.name))
         .spawn(move || {
-            let deadline = serve(&thread_core, &subs, &stop_rx);
-            // Unsubscribe all nine, and once stopped make sure the server has forgotten them
-            // before stop returns (done_tx is dropped last).
-            for (_, s) in &subs {
-                s.unsubscribe_now();
+            if let Some(deadline) = serve(&thread_core, &subs, &stop_rx) {
+                // Stopped: drain all nine (one round trip; the server has forgotten them when
+                // stop returns) and answer what was already sent to them.
+                let all: Vec<&Subscription> = subs.iter().map(|(_, s)| s).collect();
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = drain_all(&all, left);
+                let ping = serde_json::to_vec(&thread_core.ping()).unwrap_or_default();
+                for (verb, sub) in &subs {
+                    while let Ok(d) = sub.receiver().try_recv() {
+                        if let Some(msg) = sub.accept(Ok(d)) {
+                            answer(&thread_core, *verb, &msg, &ping);
+                        }
+                    }
+                }
             }
-            if let Some(d) = deadline {
-                let _ = thread_core
-                    .nc
-                    .flush_timeout(d.saturating_duration_since(Instant::now()));
-            }
-            drop(subs);
+            drop(subs); // unsubscribes what is left (the connection closed)
             drop(thread_core);
             drop(done_tx);
         })

@@ -99,7 +99,8 @@ impl Service {
         self.core().reset()
     }
 
-    /// `true` once the service has been stopped.
+    /// `true` once [`stop`](Service::stop) has been called (or the last handle dropped), even
+    /// while the stop is still draining.
     pub fn is_stopped(&self) -> bool {
         self.core().is_stopped()
     }
