@@ -84,6 +84,7 @@
 
 mod auth;
 mod backoff;
+mod callback;
 mod connection;
 mod error;
 mod events;

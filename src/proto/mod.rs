@@ -7,7 +7,6 @@
 pub mod encode;
 mod info;
 pub mod parse;
-pub(crate) mod scan;
 
 pub use encode::ConnectInfo;
 pub use info::ServerInfo;
