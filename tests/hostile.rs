@@ -134,7 +134,10 @@ fn after_handshake(bytes: &'static [u8], kind: ErrorKind) {
     });
     let nc = quick().connect(url.as_str()).unwrap();
     let events = nc.events();
-    let reason = nc.closed().expect("closed on an error");
+    let reason = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("closed on an error");
     assert_eq!(reason.kind(), kind, "{reason}");
     // Later calls fail with Closed, and carry the reason as their source.
     let publish = nc.publish("x", "y").unwrap_err();
@@ -259,7 +262,10 @@ fn server_ping_is_answered() {
     });
     let nc = quick().connect(url.as_str()).unwrap();
     // The fake hangs up once it has its PONG, which ends the connection.
-    let reason = nc.closed().expect("the fake hung up");
+    let reason = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("the fake hung up");
     assert_eq!(reason.kind(), ErrorKind::Disconnected, "{reason}");
     h.join().unwrap();
 }
@@ -278,7 +284,10 @@ fn unanswered_pings_make_the_connection_stale() {
         .max_pings_out(2)
         .connect(url.as_str())
         .unwrap();
-    let reason = nc.closed().expect("stale");
+    let reason = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("stale");
     assert_eq!(reason.kind(), ErrorKind::StaleConnection, "{reason}");
     // Three intervals: two pings go out unanswered, the third tick declares it stale.
     assert!(start.elapsed() >= Duration::from_millis(150));

@@ -85,16 +85,6 @@ impl<T> Guard<'_, T> {
         cv.wait(&mut self.inner);
     }
 
-    /// Waits on `cv` at most `timeout`.
-    #[inline]
-    pub(crate) fn wait_for(
-        &mut self,
-        cv: &Condvar,
-        timeout: std::time::Duration,
-    ) -> WaitTimeoutResult {
-        cv.wait_for(&mut self.inner, timeout)
-    }
-
     /// Waits on `cv` until `deadline`.
     #[inline]
     pub(crate) fn wait_until(

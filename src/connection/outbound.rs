@@ -235,15 +235,19 @@ impl Outbound {
     }
 
     /// Queues a publish of `need` bytes at most (headers and payload included) encoded by `f`.
-    /// Blocks only while the buffer is full (back-pressure), at most `flush_timeout`.
+    /// Blocks only while the buffer is full (back-pressure), at most `wait` (`None`:
+    /// `flush_timeout`; a request passes what is left of its own deadline).
     /// `direct`: the caller would rather write itself than wake a parked writer.
     pub(crate) fn publish(
         &self,
         need: usize,
         payload_len: usize,
         direct: bool,
+        wait: Option<Duration>,
         f: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Queued> {
+        let wait = wait.unwrap_or(self.flush_timeout);
+        let until = crate::time::deadline_after(wait);
         let mut q = self.q.lock();
         loop {
             if let Some(e) = &q.error {
@@ -272,12 +276,12 @@ impl Outbound {
                 break;
             }
             q.space_waiters += 1;
-            let timed_out = q.wait_for(&self.space, self.flush_timeout).timed_out();
+            let timed_out = q.wait_until(&self.space, until).timed_out();
             q.space_waiters -= 1;
             if timed_out && q.error.is_none() && !q.down && q.batch.len() >= self.write_buffer {
                 return Err(Error::new(
                     ErrorKind::BufferFull,
-                    format!("the writer could not send for {:?}", self.flush_timeout),
+                    format!("the writer could not send for {wait:?}"),
                 ));
             }
         }
@@ -499,7 +503,7 @@ mod tests {
     }
 
     fn publish(o: &Outbound, subject: &str, payload: &[u8]) {
-        o.publish(64 + payload.len(), payload.len(), false, |b| {
+        o.publish(64 + payload.len(), payload.len(), false, None, |b| {
             encode::publish(b, subject, None, None, payload)
         })
         .unwrap();
@@ -578,14 +582,16 @@ mod tests {
         let o = Outbound::new(1 << 20, 100, Duration::from_millis(10));
         publish(&o, "a", &[0; 20]);
         let e = o
-            .publish(200, 100, false, |b| {
+            .publish(200, 100, false, None, |b| {
                 encode::publish(b, "a", None, None, &[0; 100])
             })
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BufferFull);
         let off = Outbound::new(1 << 20, 0, Duration::from_millis(10));
         let e = off
-            .publish(10, 1, false, |b| encode::publish(b, "a", None, None, b"x"))
+            .publish(10, 1, false, None, |b| {
+                encode::publish(b, "a", None, None, b"x")
+            })
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Disconnected);
     }
@@ -597,7 +603,9 @@ mod tests {
         publish(&o, "a", &[0; 32]);
         let start = std::time::Instant::now();
         let e = o
-            .publish(40, 1, false, |b| encode::publish(b, "a", None, None, b"x"))
+            .publish(40, 1, false, None, |b| {
+                encode::publish(b, "a", None, None, b"x")
+            })
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BufferFull);
         assert!(start.elapsed() >= Duration::from_millis(30));
@@ -631,7 +639,9 @@ mod tests {
         let o = up();
         // The writer is not parked: the publisher leaves it to the writer.
         let q = o
-            .publish(10, 1, true, |b| encode::publish(b, "a", None, None, b"x"))
+            .publish(10, 1, true, None, |b| {
+                encode::publish(b, "a", None, None, b"x")
+            })
             .unwrap();
         assert_eq!(q, Queued::Writer);
         let mut b = Batch::default();
@@ -654,7 +664,9 @@ mod tests {
         publish(&o, "a", b"x");
         assert!(o.fail(Error::new(ErrorKind::Closed, "closed")) > 0);
         let e = o
-            .publish(10, 1, false, |b| encode::publish(b, "a", None, None, b"x"))
+            .publish(10, 1, false, None, |b| {
+                encode::publish(b, "a", None, None, b"x")
+            })
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Closed);
         assert_eq!(o.control(|_| {}).unwrap_err().kind(), ErrorKind::Closed);

@@ -138,7 +138,7 @@ impl Shared {
         headers: Option<&Headers>,
         payload: &[u8],
     ) -> Result<()> {
-        self.publish_inner(subject, reply, headers, payload, false)
+        self.publish_inner(subject, reply, headers, payload, false, None)
     }
 
     /// Like [`publish`](Shared::publish), for a request or a reply, where latency matters:
@@ -146,14 +146,27 @@ impl Shared {
     /// instead of waking it (one thread hop less). That write never waits for a peer that
     /// stopped reading: what the socket does not take at once is left to the writer thread
     /// (see `transport::WriteHalf::set_write_deadline`), so the caller's own deadline holds.
+    ///
+    /// `deadline`: a request's own; a full write buffer is waited on no longer than that
+    /// (instead of `flush_timeout`), and reported as [`ErrorKind::Timeout`].
     pub(crate) fn publish_urgent(
         &self,
         subject: &str,
         reply: Option<&str>,
         headers: Option<&Headers>,
         payload: &[u8],
+        deadline: Option<Instant>,
     ) -> Result<()> {
-        self.publish_inner(subject, reply, headers, payload, true)
+        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.publish_inner(subject, reply, headers, payload, true, wait)
+            .map_err(|e| match (e.kind(), deadline) {
+                (ErrorKind::BufferFull, Some(_)) => Error::new(
+                    ErrorKind::Timeout,
+                    "the write buffer stayed full until the request's deadline",
+                )
+                .with_source(e),
+                _ => e,
+            })
     }
 
     fn publish_inner(
@@ -163,6 +176,7 @@ impl Shared {
         headers: Option<&Headers>,
         payload: &[u8],
         urgent: bool,
+        wait: Option<Duration>,
     ) -> Result<()> {
         subject::validate_publish(subject)?;
         if let Some(r) = reply {
@@ -186,9 +200,11 @@ impl Shared {
             ));
         }
         let need = subject.len() + reply.map_or(0, str::len) + hlen + payload.len() + 40;
-        let queued = self.outbound.publish(need, payload.len(), urgent, |b| {
-            encode::publish(b, subject, reply, headers, payload)
-        })?;
+        let queued = self
+            .outbound
+            .publish(need, payload.len(), urgent, wait, |b| {
+                encode::publish(b, subject, reply, headers, payload)
+            })?;
         if queued == Queued::Direct {
             self.write_direct();
         }
@@ -361,7 +377,8 @@ impl Shared {
     ) -> Result<Message> {
         let deadline = crate::time::deadline_after(timeout);
         let (reply, rx) = self.register_waiter(subject, false)?;
-        if let Err(e) = self.publish_urgent(subject, Some(&reply), headers, payload) {
+        if let Err(e) = self.publish_urgent(subject, Some(&reply), headers, payload, Some(deadline))
+        {
             self.remove_waiter(&reply);
             return Err(e);
         }
