@@ -312,7 +312,7 @@ fn header_bytes_count_toward_pending_limits(t: Transport) {
     nc.flush().unwrap();
     let (n, bytes) = sub.pending();
     assert!(
-        n >= 1 && n < 4,
+        (1..4).contains(&n),
         "{n} messages of 1000 header bytes pending under a 4000-byte limit"
     );
     assert!(bytes >= n * 1000, "{bytes} bytes counted for {n} messages");

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use natsws::{ErrorKind, Options};
 
+/// The longest any wait here may take before the test fails instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
 const INFO: &[u8] = b"INFO {\"server_id\":\"fake\",\"version\":\"2.15.1\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n";
 
 /// A one-connection server running `script` on the accepted socket.
