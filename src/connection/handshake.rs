@@ -2,8 +2,7 @@
 //! deadline. Runs on the caller's thread before the reader and writer start.
 
 use crate::callback::contain;
-use crate::connection::readbuf::{self, ReadBuf};
-use crate::connection::reader::trace_in;
+use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error;
 use crate::connection::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};

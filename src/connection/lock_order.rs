@@ -8,6 +8,9 @@
 //!     → Outbound (the queue of bytes for the server) → Lifecycle (the state)
 //! ```
 //!
+//! The other shared locks (the server's INFO, the URL, the socket handle kept for shutdowns,
+//! the close reason, the event queue) are leaves: nothing else is locked while one is held.
+//!
 //! For example `subscribe` holds the table while it queues its SUB (Table → Outbound), and the
 //! writer holds the transport while it takes the queue (Out → Outbound). Taking the table
 //! while holding the queue would be an inversion: in a debug build (every test run) the

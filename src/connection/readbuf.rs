@@ -1,5 +1,5 @@
-//! The read buffer the handshake and the reader thread parse from, and the parse limits for a
-//! server.
+//! The read buffer the handshake and the reader thread parse from, the parse limits for a
+//! server, and the trace of what comes in.
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -76,4 +76,16 @@ pub(crate) fn limits(shared: &Shared) -> proto::Limits {
         max_control_line: shared.opts.max_control_line,
         max_payload: max + 64 * 1024,
     }
+}
+
+/// Logs an incoming operation's first line at trace level.
+pub(crate) fn trace_in(op: &[u8]) {
+    if !log::log_enabled!(log::Level::Trace) {
+        return;
+    }
+    let line_end = op.iter().position(|&b| b == b'\n').unwrap_or(op.len());
+    log::trace!(
+        "<<- {}",
+        String::from_utf8_lossy(&op[..line_end]).trim_end()
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::connection::readbuf::{self, ReadBuf};
+use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error::{self, Severity};
 use crate::connection::shared::{Ctl, Shared};
 use crate::connection::table::{held, Limits, Routed};
@@ -62,17 +62,6 @@ fn read_loop(
             return Ok(());
         }
     }
-}
-
-pub(crate) fn trace_in(op: &[u8]) {
-    if !log::log_enabled!(log::Level::Trace) {
-        return;
-    }
-    let line_end = op.iter().position(|&b| b == b'\n').unwrap_or(op.len());
-    log::trace!(
-        "<<- {}",
-        String::from_utf8_lossy(&op[..line_end]).trim_end()
-    );
 }
 
 /// Handles one operation; `Ok(true)` when the server's limits may have changed (INFO).

@@ -14,6 +14,7 @@ pub use parse::{parse, Limits, Parsed, ServerOp};
 
 /// Shared by the unit tests, `tests/proto_corpus.rs` and the fuzz target: drives [`parse()`]
 /// the way a connection does. Not part of the API.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod testing {
     use super::{parse, Limits, Parsed, ServerOp};
