@@ -91,13 +91,14 @@
 
 mod auth;
 mod backoff;
+mod callback;
 mod connection;
 mod error;
 mod events;
 pub mod headers;
 mod message;
 mod options;
-pub mod proto;
+mod proto;
 mod request;
 #[cfg(feature = "service")]
 pub mod service;
@@ -121,6 +122,30 @@ pub use proto::ServerInfo;
 pub use request::{RequestMany, RequestManyOptions};
 pub use subscription::{Iter, Subscription};
 pub use url::IntoServerList;
+
+/// The protocol parser, for the fuzz target and the corpus replay test (cargo feature
+/// `fuzzing`). Not part of natsws's API: no semver promise, it may change in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::proto::testing::{feed, seeded_chunks, OwnedOp};
+    pub use crate::proto::{parse, Limits, Parsed, ServerOp};
+
+    /// Parses an `HMSG` header block.
+    pub fn parse_headers(block: &[u8]) -> crate::Result<crate::Headers> {
+        crate::Headers::parse(block)
+    }
+
+    /// Encodes a header block as `HPUB` sends it.
+    pub fn encode_headers(h: &crate::Headers, out: &mut Vec<u8>) {
+        h.encode(out)
+    }
+
+    /// The length of [`encode_headers`]'s output.
+    pub fn headers_len(h: &crate::Headers) -> usize {
+        h.encoded_len()
+    }
+}
 
 #[cfg(test)]
 mod tests {

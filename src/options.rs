@@ -10,8 +10,9 @@ use crate::backoff::Backoff;
 use zeroize::Zeroizing;
 
 use crate::auth::{self, Auth, CallbackError};
+use crate::connection::outbound::MAX_BUFFER;
 use crate::connection::Connection;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::url::IntoServerList;
 
 /// Default subscription pending limit in messages (nats.go's value).
@@ -237,6 +238,10 @@ impl Options {
     /// Per-subscription limits on messages received but not yet taken (default 500,000
     /// messages and 64 MiB). Beyond them messages are dropped, counted, and reported as a slow
     /// consumer. `0` means no limit for that dimension.
+    ///
+    /// The byte limit counts what queued messages hold in memory: payload, headers, subject
+    /// and reply, plus a fixed overhead per message (about 250 bytes: the message in the queue
+    /// and its allocations), so it bounds the memory a subscriber that stops reading can cost.
     pub fn pending_limits(mut self, messages: usize, bytes: usize) -> Options {
         self.pending_msgs = messages;
         self.pending_bytes = bytes;
@@ -546,9 +551,83 @@ impl Options {
     /// [`retry_on_initial_connect`](Options::retry_on_initial_connect) says to keep trying in
     /// the background. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`, mixed as you
     /// like; a URL without a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
+    ///
+    /// Every option is checked first: a value that cannot work fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) naming the option.
     pub fn connect(self, servers: impl IntoServerList) -> Result<Connection> {
+        self.validate()?;
         self.check_auth()?;
         Connection::connect_with(self, servers.into_server_list())
+    }
+
+    /// Refuses values that cannot work, naming the option.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |option: &str, why: &str| {
+            Err(Error::new(
+                ErrorKind::InvalidOption,
+                format!("{option}: {why}"),
+            ))
+        };
+        if crate::subject::validate_publish(&self.inbox_prefix).is_err() {
+            return bad(
+                "inbox_prefix",
+                "must be a subject without wildcards or whitespace (like \"_INBOX\")",
+            );
+        }
+        for (option, d) in [
+            ("request_timeout", self.request_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("flush_timeout", self.flush_timeout),
+        ] {
+            if d.is_zero() {
+                return bad(option, "must be longer than zero");
+            }
+        }
+        if self.max_pings_out == 0 {
+            return bad("max_pings_out", "must be at least 1");
+        }
+        if self.max_control_line < MIN_CONTROL_LINE {
+            return bad(
+                "max_control_line",
+                &format!("must be at least {MIN_CONTROL_LINE} bytes"),
+            );
+        }
+        if self.write_buffer == 0 || self.write_buffer > MAX_BUFFER {
+            return bad(
+                "write_buffer",
+                &format!("must be between 1 byte and {MAX_BUFFER} bytes"),
+            );
+        }
+        if self.reconnect_buffer > MAX_BUFFER {
+            return bad(
+                "reconnect_buffer_size",
+                &format!("must be at most {MAX_BUFFER} bytes (0 turns it off)"),
+            );
+        }
+        for (name, value) in &self.ws_headers {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+            if !token {
+                return bad(
+                    "websocket_header",
+                    &format!("'{name}' is not a header name"),
+                );
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return bad(
+                    "websocket_header",
+                    &format!("the value of '{name}' has a line break"),
+                );
+            }
+        }
+        if let Some(origin) = &self.ws_origin {
+            if origin.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return bad("websocket_origin", "has a line break");
+            }
+        }
+        Ok(())
     }
 
     /// Fails early on credentials that cannot work (a malformed seed or creds text).
@@ -620,9 +699,65 @@ impl fmt::Debug for Options {
     }
 }
 
+/// The shortest control line limit that still fits INFO and MSG lines of ordinary subjects.
+const MIN_CONTROL_LINE: usize = 256;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_invalid_option_is_refused_by_name() {
+        let cases: Vec<(Options, &str)> = vec![
+            (Options::new().inbox_prefix("my inbox"), "inbox_prefix"),
+            (Options::new().inbox_prefix(""), "inbox_prefix"),
+            (Options::new().inbox_prefix("_INBOX.*"), "inbox_prefix"),
+            (
+                Options::new().request_timeout(Duration::ZERO),
+                "request_timeout",
+            ),
+            (
+                Options::new().connect_timeout(Duration::ZERO),
+                "connect_timeout",
+            ),
+            (
+                Options::new().flush_timeout(Duration::ZERO),
+                "flush_timeout",
+            ),
+            (Options::new().max_pings_out(0), "max_pings_out"),
+            (Options::new().max_control_line(10), "max_control_line"),
+            (Options::new().write_buffer(0), "write_buffer"),
+            (Options::new().write_buffer(MAX_BUFFER + 1), "write_buffer"),
+            (
+                Options::new().reconnect_buffer_size(MAX_BUFFER + 1),
+                "reconnect_buffer_size",
+            ),
+            (
+                Options::new().websocket_header("X Bad", "v"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_header("X-Ok", "a\r\nb"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_origin("http://a\r\n"),
+                "websocket_origin",
+            ),
+        ];
+        for (o, name) in cases {
+            let e = o.validate().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidOption, "{name}");
+            assert!(e.to_string().contains(name), "{name}: {e}");
+        }
+        Options::new().validate().unwrap();
+        Options::new()
+            .inbox_prefix("_MY.INBOX")
+            .write_buffer(1)
+            .reconnect_buffer_size(0)
+            .validate()
+            .unwrap();
+    }
 
     #[test]
     fn debug_hides_secrets() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
 
-use crate::connection::shared::{Delivery, SubCounters};
+use crate::connection::table::{held, Delivery, SubCounters};
 use crate::connection::Handle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
@@ -74,13 +74,12 @@ impl Subscription {
         self.counters.taken_msgs.fetch_add(1, Ordering::Relaxed);
         self.counters
             .taken_bytes
-            .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
+            .fetch_add(held(msg) as u64, Ordering::Relaxed);
     }
 
     fn ended(&self) -> Error {
-        let shared = &self.handle.shared;
-        if let Some(e) = &shared.write.lock().error {
-            return e.clone();
+        if let Some(e) = self.handle.shared.outbound.error() {
+            return e;
         }
         Error::new(
             ErrorKind::Unsubscribed,
@@ -93,7 +92,24 @@ impl Subscription {
     /// Errors: [`ErrorKind::Timeout`] when nothing came; [`ErrorKind::PermissionViolation`] when
     /// the server refused the subscription; [`ErrorKind::Unsubscribed`] or
     /// [`ErrorKind::Closed`] once it has ended and its queue is empty.
+    ///
+    /// Once per episode of drops (the pending limits were reached and messages were dropped
+    /// since the last call), it returns [`ErrorKind::SlowConsumer`] instead, as nats.go's
+    /// `NextMsg` does; the queued messages stay and the next call returns them.
     pub fn next_timeout(&self, timeout: Duration) -> Result<Message> {
+        let c = &self.counters;
+        let dropped = c.dropped.load(Ordering::Relaxed);
+        let reported = c.dropped_reported.swap(dropped, Ordering::Relaxed);
+        if dropped > reported {
+            return Err(Error::new(
+                ErrorKind::SlowConsumer,
+                format!(
+                    "{} messages on '{}' dropped: the subscription's pending limits were reached",
+                    dropped - reported,
+                    self.subject
+                ),
+            ));
+        }
         match self.rx.recv_timeout(timeout) {
             Ok(Delivery::Msg(m)) => {
                 self.taken(&m);
@@ -168,8 +184,7 @@ impl Subscription {
     /// service endpoint shares its subscription with the requests it hands out).
     pub(crate) fn unsubscribe_now(&self) {
         let shared = &self.handle.shared;
-        let live = shared.subs.lock().contains_key(&self.sid);
-        if live {
+        if shared.is_subscribed(self.sid) {
             let _ = shared.unsubscribe(self.sid, None);
         }
     }
@@ -204,7 +219,8 @@ impl Subscription {
         self.counters.taken_msgs.load(Ordering::Relaxed)
     }
 
-    /// Messages and payload bytes queued and not yet read.
+    /// Messages queued and not yet read, and the bytes they hold (payload, headers, subject,
+    /// reply, and a fixed per-message overhead: what the pending byte limit counts).
     pub fn pending(&self) -> (usize, usize) {
         let c = &self.counters;
         let bytes = c
@@ -224,7 +240,7 @@ pub(crate) fn drain_all(subs: &[&Subscription], timeout: Duration) -> Result<()>
     };
     let shared = &first.handle.shared;
     for sub in subs {
-        shared.send_raw(|b| crate::proto::encode::unsub(b, sub.sid, None))?;
+        shared.send_control(|b| crate::proto::encode::unsub(b, sub.sid, None))?;
     }
     let r = shared.flush(timeout);
     for sub in subs {
@@ -235,7 +251,7 @@ pub(crate) fn drain_all(subs: &[&Subscription], timeout: Duration) -> Result<()>
         // SUBs. Now that the entries are gone nothing replays them: say UNSUB again (a no-op
         // while disconnected, and harmless if the server already has them).
         for sub in subs {
-            let _ = shared.send_raw(|b| crate::proto::encode::unsub(b, sub.sid, None));
+            let _ = shared.send_control(|b| crate::proto::encode::unsub(b, sub.sid, None));
         }
     }
     r

@@ -1,11 +1,16 @@
 //! [`Connection`]: the handle users hold, and how a connection starts and ends.
 
 mod handshake;
+pub(crate) mod lifecycle;
+pub(crate) mod lock_order;
+pub(crate) mod outbound;
 pub(crate) mod pool;
-pub(crate) mod reader;
+mod readbuf;
+mod reader;
 pub(crate) mod server_error;
 pub(crate) mod shared;
-pub(crate) mod supervisor;
+mod supervisor;
+pub(crate) mod table;
 mod writer;
 
 use std::fmt;
@@ -14,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+pub use lifecycle::State;
 pub(crate) use shared::Shared;
-pub use shared::{State, Stats};
+pub use shared::Stats;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
@@ -76,7 +82,7 @@ impl Connection {
             match sup.first_pass() {
                 Ok(io) => Some(io),
                 Err(e) => {
-                    shared.set_state(State::Closed);
+                    shared.finish(Some(e.clone()));
                     return Err(e);
                 }
             }
@@ -95,16 +101,9 @@ impl Connection {
             if let Some(s) = socket {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
-            {
-                let mut w = shared.write.lock();
-                w.error = Some(Error::new(
-                    ErrorKind::Closed,
-                    "the connection never started",
-                ));
-                shared.write_cv.notify_all();
-            }
-            shared.set_state(State::Closed);
-            return Err(Error::io("starting the supervisor thread", e));
+            let e = Error::io("starting the supervisor thread", e);
+            shared.finish(Some(e.clone()));
+            return Err(e);
         }
         Ok(Connection {
             handle: Arc::new(Handle { shared }),
@@ -298,9 +297,29 @@ impl Connection {
     }
 
     /// Blocks until the connection is closed, and returns why (`None` when closed by the user).
+    /// See [`closed_timeout`](Connection::closed_timeout) for a bounded wait.
     pub fn closed(&self) -> Option<Error> {
-        self.shared().wait_closed();
+        while !self
+            .shared()
+            .wait_closed(crate::time::deadline_after(Duration::MAX))
+        {}
         self.close_reason()
+    }
+
+    /// Waits at most `timeout` for the connection to close; `Ok` with why it closed (`None`
+    /// when closed by the user), or [`ErrorKind::Timeout`] if it is still open.
+    pub fn closed_timeout(&self, timeout: Duration) -> Result<Option<Error>> {
+        if self
+            .shared()
+            .wait_closed(crate::time::deadline_after(timeout))
+        {
+            Ok(self.close_reason())
+        } else {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("the connection did not close within {timeout:?}"),
+            ))
+        }
     }
 
     /// The connection's events (connected, disconnected, slow consumer, server errors,
@@ -335,63 +354,4 @@ impl fmt::Debug for Connection {
 
 fn tls_setup(opts: &Options) -> Result<TlsSetup> {
     TlsSetup::from_options(opts)
-}
-
-impl Shared {
-    /// Flushes (bounded by `close_timeout`), then has the supervisor close, and waits for it.
-    pub(crate) fn close(&self) -> Result<()> {
-        {
-            let st = self.state.lock();
-            if *st == State::Closed {
-                return Ok(());
-            }
-        }
-        // One deadline for the whole close: the flush, then the writer's last write.
-        let deadline = crate::time::deadline_after(self.opts.close_timeout);
-        if self.write.lock().error.is_none() {
-            let _ = self.flush(self.opts.close_timeout);
-        }
-        let _ = self.ctl.send(shared::Ctl::Close(deadline));
-        self.wait_closed();
-        Ok(())
-    }
-
-    /// Blocks until the supervisor has marked the connection closed.
-    pub(crate) fn wait_closed(&self) {
-        let mut st = self.state.lock();
-        while *st != State::Closed {
-            self.state_cv.wait(&mut st);
-        }
-    }
-
-    pub(crate) fn drain(&self) -> Result<()> {
-        {
-            let mut st = self.state.lock();
-            match *st {
-                State::Closed => return Err(Error::new(ErrorKind::Closed, "already closed")),
-                State::Draining => return Err(Error::new(ErrorKind::Draining, "already draining")),
-                _ => *st = State::Draining,
-            }
-        }
-        let deadline = crate::time::deadline_after(self.opts.drain_timeout);
-        let sids: Vec<u64> = self.subs.lock().keys().copied().collect();
-        let mut result = Ok(());
-        for sid in &sids {
-            if let Err(e) = self.send_raw(|b| crate::proto::encode::unsub(b, *sid, None)) {
-                result = Err(e);
-                break;
-            }
-        }
-        if result.is_ok() {
-            // After the PONG every message sent to our subscriptions before the UNSUBs has
-            // been dispatched to them.
-            let left = deadline.saturating_duration_since(Instant::now());
-            result = self.flush(left);
-        }
-        for sid in sids {
-            self.forget_sub(sid);
-        }
-        let close = self.close();
-        result.and(close)
-    }
 }

@@ -434,6 +434,14 @@ impl WriteHalf for WsWrite {
         Ok(())
     }
 
+    fn set_write_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.inner.set_write_deadline(deadline);
+    }
+
+    fn has_pending(&self) -> bool {
+        self.inner.has_pending()
+    }
+
     fn close(&mut self) {
         if self.closed {
             return;
