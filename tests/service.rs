@@ -28,6 +28,7 @@ each_transport!(
     iterator_endpoint,
     stop_is_bounded_and_reentrant,
     dropping_the_last_handle_stops_the_service,
+    closing_the_connection_ends_the_service,
     bad_input_is_refused_before_subscribing,
     nats_py_calls_a_natsws_service,
     natsws_finds_a_nats_py_service,
@@ -596,6 +597,25 @@ fn dropping_the_last_handle_stops_the_service(t: Transport) {
         caller.request_timeout("e", "", WAIT),
         ErrorKind::NoResponders,
     );
+}
+
+fn closing_the_connection_ends_the_service(t: Transport) {
+    let c = Ctx::new(t);
+    let (nc, caller) = (c.connect(), c.connect());
+    let svc = nc.services().builder("mortal", "1.0.0").start().unwrap();
+    svc.endpoint("e")
+        .handler(|r| r.respond("ok").unwrap())
+        .unwrap();
+    let ep = svc.endpoint("it").add().unwrap();
+    assert_eq!(&req(&caller, "e", "").payload[..], b"ok");
+    nc.close().unwrap();
+    // The endpoint iterator ends, the service no longer answers, and stop returns at once.
+    assert_kind(ep.next_timeout(WAIT), ErrorKind::ServiceStopped);
+    assert!(client(&caller).ping().unwrap().is_empty());
+    let t0 = std::time::Instant::now();
+    svc.stop_timeout(WAIT).unwrap();
+    assert!(t0.elapsed() < WAIT / 2, "stop took {:?}", t0.elapsed());
+    assert_kind(svc.endpoint("late").add(), ErrorKind::ServiceStopped);
 }
 
 #[test]
