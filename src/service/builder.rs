@@ -64,8 +64,9 @@ impl ServiceBuilder {
         self
     }
 
-    /// Extra `data` for each endpoint's STATS entry, computed when STATS is asked. A handler
-    /// that panics is contained: that entry goes out without data.
+    /// Extra `data` for each endpoint's STATS entry, computed from the entry (name, subject,
+    /// counts) when STATS is asked. A handler that panics is contained: that entry goes out
+    /// without data.
     pub fn stats_handler<F>(mut self, handler: F) -> Self
     where
         F: Fn(&EndpointStats) -> serde_json::Value + Send + Sync + 'static,
