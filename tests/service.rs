@@ -526,6 +526,22 @@ fn iterator_endpoint(t: Transport) {
     drop(ep.next_timeout(WAIT).unwrap());
     assert_kind(h.join().unwrap(), ErrorKind::Timeout);
     assert_eq!(svc.stats().endpoints[0].num_requests, 2);
+    // A request without a reply subject cannot be answered: an error, counted once.
+    caller.publish("g.x.fire", "and forget").unwrap();
+    let r = ep.next_timeout(WAIT).unwrap();
+    assert_kind(r.respond("nobody hears"), ErrorKind::InvalidSubject);
+    assert_kind(
+        r.respond_error(500, "nor this", ""),
+        ErrorKind::InvalidSubject,
+    );
+    let st = svc.stats().endpoints[0].clone();
+    assert_eq!((st.num_requests, st.num_errors), (3, 1));
+    assert!(
+        st.last_error
+            .starts_with("500:the response could not be sent"),
+        "{}",
+        st.last_error
+    );
     // Stop ends the iterator (nothing in flight: stop does not wait).
     let reader = std::thread::spawn(move || ep.count());
     svc.stop_timeout(WAIT).unwrap();

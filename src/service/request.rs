@@ -123,13 +123,13 @@ impl Request {
         if self.done.swap(true, Ordering::AcqRel) {
             return send();
         }
+        let counted_error = error.is_some();
         let last_error = error.map(|(code, desc)| format!("{code}:{desc}"));
         self.ep.counters.record(self.taken.elapsed(), last_error);
         let sent = send();
         if let Err(e) = &sent {
-            self.ep
-                .counters
-                .record_error(format!("500:the response could not be sent: {e}"));
+            let why = format!("500:the response could not be sent: {e}");
+            self.ep.counters.record_error(why, !counted_error);
         }
         self.ep.done_one();
         sent

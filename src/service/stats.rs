@@ -31,10 +31,13 @@ impl Counters {
         }
     }
 
-    /// Counts an error for a request already counted (its answer could not be sent).
-    pub(crate) fn record_error(&self, error: String) {
+    /// Notes an error for a request already counted (its answer could not be sent); `count`
+    /// says whether it adds to the errors (not when the request was already one).
+    pub(crate) fn record_error(&self, error: String, count: bool) {
         let mut c = self.0.lock();
-        c.num_errors += 1;
+        if count {
+            c.num_errors += 1;
+        }
         c.last_error = error;
     }
 
@@ -81,6 +84,11 @@ mod tests {
         assert_eq!(s.processing_time, Duration::from_nanos(301));
         assert_eq!(s.average_processing_time, Duration::from_nanos(150));
         assert_eq!(s.queue_group, "q");
+        c.record_error("500:x".into(), false);
+        assert_eq!(c.snapshot("e", "s", None).num_errors, 1);
+        c.record_error("500:y".into(), true);
+        let s = c.snapshot("e", "s", None);
+        assert_eq!((s.num_errors, s.last_error.as_str()), (2, "500:y"));
         c.reset();
         let s = c.snapshot("e", "s", None);
         assert_eq!((s.num_requests, s.num_errors), (0, 0));
