@@ -95,6 +95,7 @@ mod callback;
 mod connection;
 mod error;
 mod events;
+mod handler;
 pub mod headers;
 mod message;
 mod options;
@@ -115,12 +116,13 @@ pub use backoff::Backoff;
 pub use connection::{connect, Connection, State, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use events::Event;
+pub use handler::HandlerSubscription;
 pub use headers::Headers;
 pub use message::Message;
 pub use options::{Options, DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS};
 pub use proto::ServerInfo;
 pub use request::{RequestMany, RequestManyOptions};
-pub use subscription::{Iter, Subscription};
+pub use subscription::{Iter, SubscribeOptions, Subscription, SubscriptionInfo};
 pub use url::IntoServerList;
 
 /// The protocol parser, for the fuzz target and the corpus replay test (cargo feature

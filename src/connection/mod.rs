@@ -25,12 +25,13 @@ pub use shared::Stats;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
+use crate::handler::HandlerSubscription;
 use crate::headers::Headers;
 use crate::message::Message;
 use crate::options::Options;
 use crate::proto::ServerInfo;
 use crate::request::{RequestMany, RequestManyOptions};
-use crate::subscription::Subscription;
+use crate::subscription::{SubscribeOptions, Subscription, SubscriptionInfo};
 use crate::transport::TlsSetup;
 use crate::url;
 use pool::Pool;
@@ -169,24 +170,51 @@ impl Connection {
 
     /// Subscribes to `subject` (wildcards `*` and `>` allowed).
     pub fn subscribe(&self, subject: &str) -> Result<Subscription> {
-        self.subscribe_inner(subject, None)
+        self.subscribe_with(subject, SubscribeOptions::new())
     }
 
     /// Subscribes as a member of queue group `queue`: each message goes to one member.
     pub fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscription> {
-        self.subscribe_inner(subject, Some(queue))
+        self.subscribe_with(subject, SubscribeOptions::new().queue(queue))
     }
 
-    fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscription> {
+    /// Subscribes with options: a queue group, a message limit, a first-message timeout
+    /// (nats.ws's `SubscriptionOptions`).
+    pub fn subscribe_with(&self, subject: &str, options: SubscribeOptions) -> Result<Subscription> {
+        let queue = options.queue.as_deref();
         let (sid, rx, counters) = self.shared().subscribe(subject, queue)?;
+        if let Some(max) = options.max {
+            self.shared().unsubscribe(sid, Some(max))?;
+        }
         Ok(Subscription::new(
             self.handle.clone(),
             sid,
             subject.to_string(),
-            queue.map(str::to_string),
+            options.queue,
             rx,
             counters,
+            options.timeout,
         ))
+    }
+
+    /// Subscribes and calls `handler` with each message on a thread of this subscription's
+    /// own (nats.ws's `callback`, the nes client's handlers). A handler that panics is
+    /// contained: the panic is logged and reported as [`Event::HandlerPanicked`], and the
+    /// handler is called again for the next message.
+    pub fn subscribe_with_handler(
+        &self,
+        subject: &str,
+        options: SubscribeOptions,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<HandlerSubscription> {
+        let sub = self.subscribe_with(subject, options)?;
+        HandlerSubscription::start(sub, handler)
+    }
+
+    /// Every live subscription of this connection, with its queue and counters (the nes
+    /// client's `subscriptions()`); the internal request inbox is not listed.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        self.shared().subscriptions()
     }
 
     /// Sends a request and waits for the first reply, up to the default request timeout

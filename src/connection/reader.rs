@@ -20,11 +20,18 @@ use crate::proto::{self, encode, Parsed, ServerInfo, ServerOp};
 use crate::transport::ReadHalf;
 
 pub(crate) fn run(shared: Arc<Shared>, mut input: Box<dyn ReadHalf>, mut rb: ReadBuf, gen: u64) {
-    let err = match read_loop(&shared, &mut *input, &mut rb, gen) {
-        Ok(()) => Error::new(ErrorKind::Disconnected, "the server closed the connection"),
-        Err(e) => e,
+    let (err, clean) = match read_loop(&shared, &mut *input, &mut rb, gen) {
+        // The stream just ended: no goodbye from the server (a killed server looks the same).
+        Ok(()) => (
+            Error::new(ErrorKind::Disconnected, "the server closed the connection"),
+            false,
+        ),
+        Err(e) => {
+            let clean = e.websocket_close().is_some();
+            (e, clean)
+        }
     };
-    let _ = shared.ctl.send(Ctl::Failed { gen, err });
+    let _ = shared.ctl.send(Ctl::Failed { gen, err, clean });
 }
 
 /// Runs until the stream ends (`Ok`) or fails.

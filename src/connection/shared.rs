@@ -44,8 +44,9 @@ pub struct Stats {
 
 /// Messages sent from the handles and the I/O threads to the supervisor.
 pub(crate) enum Ctl {
-    /// The reader or writer of transport generation `gen` hit an error: that transport is broken.
-    Failed { gen: u64, err: Error },
+    /// The reader or writer of transport generation `gen` hit an error: that transport is
+    /// broken. `clean`: the server said goodbye (a WebSocket close frame).
+    Failed { gen: u64, err: Error, clean: bool },
     /// The user closes the connection; the writer may send what is queued until then.
     Close(Instant),
     /// The user asks to move to the next server of the pool.
@@ -243,6 +244,7 @@ impl Shared {
                 self.outbound.write_failed(batch, sent);
                 let _ = self.ctl.send(Ctl::Failed {
                     gen: o.gen,
+                    clean: false,
                     err: Error::io("writing to the server", e),
                 });
                 false
@@ -334,9 +336,52 @@ impl Shared {
         self.send_control(|b| encode::unsub(b, sid, max))
     }
 
+    /// Unsubscribes and waits (at most `timeout`) until every message the server sent before
+    /// the UNSUB is queued; then the subscription's stream ends after them.
+    pub(crate) fn drain_subscription(&self, sid: u64, timeout: Duration) -> Result<()> {
+        let unsub = |b: &mut Vec<u8>| encode::unsub(b, sid, None);
+        self.send_control(unsub)?;
+        let r = self.flush(timeout);
+        self.forget_sub(sid);
+        if r.is_err() {
+            // The UNSUB may have gone down with a connection while a reconnect replayed the
+            // SUB. Now that the entry is gone nothing replays it: say UNSUB again (a no-op
+            // while disconnected, and harmless if the server already has it).
+            let _ = self.send_control(unsub);
+        }
+        r
+    }
+
     /// Ends a subscription's stream without UNSUB (after a drain).
     pub(crate) fn forget_sub(&self, sid: u64) {
         self.table.lock().unsubscribe(sid, None);
+    }
+
+    /// The live subscriptions, in sid order.
+    pub(crate) fn subscriptions(&self) -> Vec<crate::subscription::SubscriptionInfo> {
+        let table = self.table.lock();
+        let mut out: Vec<_> = table
+            .subs
+            .iter()
+            .map(|(sid, e)| {
+                let c = &e.counters;
+                let taken = c.taken_msgs.load(Ordering::Relaxed);
+                crate::subscription::SubscriptionInfo {
+                    sid: *sid,
+                    subject: e.subject.clone(),
+                    queue: e.queue.clone(),
+                    pending_msgs: e.delivered.saturating_sub(taken),
+                    pending_bytes: e
+                        .queued_bytes
+                        .saturating_sub(c.taken_bytes.load(Ordering::Relaxed)),
+                    delivered: taken,
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                    max: e.max,
+                }
+            })
+            .collect();
+        out.sort_by_key(|i| i.sid);
+        out
     }
 
     pub(crate) fn is_subscribed(&self, sid: u64) -> bool {

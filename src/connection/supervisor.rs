@@ -66,10 +66,29 @@ enum Stop {
     Exhausted(Error),
 }
 
+/// How a transport was lost.
+struct Lost {
+    err: Error,
+    /// The user asked for it (`force_reconnect`).
+    requested: bool,
+    /// The server ended the stream in an orderly way, or we left it on purpose.
+    clean: bool,
+}
+
+impl Lost {
+    fn failed(err: Error) -> Outcome {
+        Outcome::Lost(Lost {
+            err,
+            requested: false,
+            clean: false,
+        })
+    }
+}
+
 /// How a connected period ended.
 enum Outcome {
     Close(Instant),
-    Lost(Error),
+    Lost(Lost),
 }
 
 impl Supervisor {
@@ -151,16 +170,24 @@ impl Supervisor {
                     close_gracefully(&self.shared, cur, deadline);
                     break None;
                 }
-                Outcome::Lost(e) => {
+                Outcome::Lost(lost) => {
+                    let e = lost.err;
                     log::warn!("disconnected from {}: {e:#}", cur.url);
                     // Down first, then the event: whoever reacts to it finds publishes
                     // buffered (bounded), flushes failing and the state Reconnecting.
                     go_down(&self.shared, cur);
-                    if self.shared.opts.allow_reconnect {
+                    let will_reconnect = self.shared.opts.allow_reconnect;
+                    if will_reconnect {
                         self.shared.transition(Transition::Lost);
                     }
-                    self.shared.emit(Event::Disconnected { reason: e.clone() });
-                    if !self.shared.opts.allow_reconnect {
+                    self.shared.emit(Event::Disconnected {
+                        websocket_close: e.websocket_close().map(|(c, r)| (c, r.to_string())),
+                        reason: e.clone(),
+                        will_reconnect,
+                        requested: lost.requested,
+                        clean: lost.clean,
+                    });
+                    if !will_reconnect {
                         break Some(e);
                     }
                 }
@@ -279,13 +306,20 @@ impl Supervisor {
         loop {
             let deadline = leave_at.map_or(next_ping, |l| l.min(next_ping));
             match self.ctl.recv_deadline(deadline) {
-                Ok(Ctl::Failed { gen, err }) if gen == cur.gen => return Outcome::Lost(err),
+                Ok(Ctl::Failed { gen, err, clean }) if gen == cur.gen => {
+                    return Outcome::Lost(Lost {
+                        err,
+                        requested: false,
+                        clean,
+                    })
+                }
                 Ok(Ctl::Close(deadline)) => return Outcome::Close(deadline),
                 Ok(Ctl::ForceReconnect) => {
-                    return Outcome::Lost(Error::new(
-                        ErrorKind::Disconnected,
-                        "reconnect forced by the user",
-                    ))
+                    return Outcome::Lost(Lost {
+                        err: Error::new(ErrorKind::Disconnected, "reconnect forced by the user"),
+                        requested: true,
+                        clean: true,
+                    })
                 }
                 Ok(Ctl::Info { gen }) if gen == cur.gen => {
                     if self.take_info(&cur.url) && !lame_duck_seen {
@@ -298,16 +332,20 @@ impl Supervisor {
                 Err(RecvTimeoutError::Timeout) => {
                     let now = Instant::now();
                     if leave_at.is_some_and(|t| now >= t) {
-                        return Outcome::Lost(Error::new(
-                            ErrorKind::Disconnected,
-                            format!("left {} before its lame duck eviction", cur.url),
-                        ));
+                        return Outcome::Lost(Lost {
+                            err: Error::new(
+                                ErrorKind::Disconnected,
+                                format!("left {} before its lame duck eviction", cur.url),
+                            ),
+                            requested: false,
+                            clean: true,
+                        });
                     }
                     if now >= next_ping {
                         next_ping = deadline_after(interval);
                         let out = self.shared.pings_out.fetch_add(1, Ordering::Relaxed) + 1;
                         if out > self.shared.opts.max_pings_out {
-                            return Outcome::Lost(Error::new(
+                            return Lost::failed(Error::new(
                                 ErrorKind::StaleConnection,
                                 format!(
                                     "the server answered none of the last {} pings",

@@ -52,6 +52,8 @@ pub(crate) struct SubCounters {
     pub(crate) dropped: AtomicU64,
     /// Drops already reported to the reader of the subscription as `SlowConsumer`.
     pub(crate) dropped_reported: AtomicU64,
+    /// When the first message arrived (set once by the reader thread).
+    pub(crate) first_at: std::sync::OnceLock<std::time::Instant>,
     pub(crate) slow: AtomicBool,
 }
 
@@ -343,6 +345,9 @@ impl Table {
 /// Queues `msg` to the subscription, or drops and counts it past the pending limits.
 fn queue(entry: &mut SubEntry, msg: Message, held: usize, limits: Limits) -> Routed {
     let c = &entry.counters;
+    if entry.received == 1 {
+        let _ = c.first_at.set(std::time::Instant::now());
+    }
     let pending_msgs = entry
         .delivered
         .saturating_sub(c.taken_msgs.load(Ordering::Relaxed)) as usize;

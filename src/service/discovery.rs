@@ -73,10 +73,8 @@ pub(crate) fn start(core: &Arc<Core>) -> Result<()> {
                 let _ = drain_all(&all, left);
                 let ping = serde_json::to_vec(&thread_core.ping()).unwrap_or_default();
                 for (verb, sub) in &subs {
-                    while let Ok(d) = sub.receiver().try_recv() {
-                        if let Some(msg) = sub.accept(Ok(d)) {
-                            answer(&thread_core, *verb, &msg, &ping);
-                        }
+                    while let Some(msg) = sub.try_next() {
+                        answer(&thread_core, *verb, &msg, &ping);
                     }
                 }
             }

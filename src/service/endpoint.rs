@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use parking_lot::{Condvar, Mutex};
 
 use super::config;
@@ -79,12 +78,12 @@ impl EndpointShared {
     pub(crate) fn wait_idle(&self, deadline: Instant) -> usize {
         let mut f = self.flight.lock();
         loop {
-            let queued = self.sub.receiver().len();
+            let queued = self.sub.pending().0;
             if f.in_flight == 0 && (f.ended || queued == 0) {
                 return 0;
             }
             if self.flight_cv.wait_until(&mut f, deadline).timed_out() {
-                return f.in_flight + self.sub.receiver().len();
+                return f.in_flight + self.sub.pending().0;
             }
         }
     }
@@ -271,19 +270,6 @@ impl Endpoint {
         self.ep.queue.as_deref()
     }
 
-    /// Ends a read begun with `reading`: a message becomes a request (which keeps the
-    /// count until answered); `None` means the queue has ended.
-    fn wrap(&self, msg: Option<crate::Message>) -> Option<Request> {
-        match msg {
-            Some(m) => Some(Request::new(m, self.ep.clone())),
-            None => {
-                self.ep.mark_ended();
-                self.ep.done_one();
-                None
-            }
-        }
-    }
-
     fn stopped(&self) -> Error {
         Error::new(
             ErrorKind::ServiceStopped,
@@ -294,35 +280,43 @@ impl Endpoint {
     /// Waits up to `timeout` for the next request: [`ErrorKind::Timeout`] when none came,
     /// [`ErrorKind::ServiceStopped`] once the endpoint has stopped.
     pub fn next_timeout(&self, timeout: Duration) -> Result<Request> {
-        let sub = &self.ep.sub;
-        match sub.receiver().recv_timeout(timeout) {
-            Ok(d) => self.wrap(sub.accept(Ok(d))).ok_or_else(|| self.stopped()),
-            Err(RecvTimeoutError::Timeout) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no request for endpoint '{}' within {timeout:?}",
-                    self.ep.name
-                ),
-            )),
-            Err(RecvTimeoutError::Disconnected) => {
-                self.ep.mark_ended();
-                Err(self.stopped())
+        self.ep.reading();
+        match self.ep.sub.next_timeout(timeout) {
+            Ok(m) => Ok(Request::new(m, self.ep.clone())),
+            Err(e) => {
+                let ended = !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::SlowConsumer);
+                if ended {
+                    self.ep.mark_ended();
+                }
+                self.ep.done_one();
+                match e.kind() {
+                    ErrorKind::Timeout => Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no request for endpoint '{}' within {timeout:?}",
+                            self.ep.name
+                        ),
+                    )),
+                    // Requests were dropped (the pending limits): said once, as a subscription does.
+                    ErrorKind::SlowConsumer => Err(e),
+                    _ => Err(self.stopped().with_source(e)),
+                }
             }
         }
     }
 
     /// The next request if one is queued, without waiting.
     pub fn try_next(&self) -> Option<Request> {
-        let sub = &self.ep.sub;
         self.ep.reading();
-        match sub.receiver().try_recv() {
-            Ok(d) => self.wrap(sub.accept(Ok(d))),
-            Err(TryRecvError::Empty) => {
-                self.ep.done_one();
-                None
-            }
-            Err(TryRecvError::Disconnected) => self.wrap(None),
+        let got = self
+            .ep
+            .sub
+            .try_next()
+            .map(|m| Request::new(m, self.ep.clone()));
+        if got.is_none() {
+            self.ep.done_one();
         }
+        got
     }
 
     /// A blocking iterator over the requests, by reference.
@@ -331,9 +325,16 @@ impl Endpoint {
     }
 
     fn blocking_next(&self) -> Option<Request> {
-        let sub = &self.ep.sub;
         self.ep.reading();
-        self.wrap(sub.accept(sub.receiver().recv()))
+        match self.ep.sub.next_or_end() {
+            Ok(m) => Some(Request::new(m, self.ep.clone())),
+            Err(e) => {
+                log::debug!("endpoint '{}' ended: {e}", self.ep.name);
+                self.ep.mark_ended();
+                self.ep.done_one();
+                None
+            }
+        }
     }
 }
 
