@@ -311,6 +311,7 @@ impl Subscription {
 /// [`Subscription::drain`] for several subscriptions of one connection with a single round
 /// trip bounded by `timeout` (a service's stop drains its endpoints, then its nine discovery
 /// subscriptions, this way).
+#[cfg_attr(not(feature = "service"), allow(dead_code))]
 pub(crate) fn drain_all(subs: &[&Subscription], timeout: Duration) -> Result<()> {
     let Some(first) = subs.first() else {
         return Ok(());
