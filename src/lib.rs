@@ -93,6 +93,8 @@ mod message;
 mod options;
 mod proto;
 mod request;
+#[cfg(feature = "socketio")]
+pub mod socketio;
 mod subject;
 mod subscription;
 #[cfg(feature = "test-server")]
