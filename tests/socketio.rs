@@ -25,6 +25,9 @@ use common::{Ctx, WAIT};
 /// How long node gets to load socket.io, start two servers and connect five clients.
 const NODE_READY: Duration = Duration::from_secs(30);
 
+/// Events per client, in order: (event, args).
+type Received = BTreeMap<String, Vec<(String, Value)>>;
+
 /// The node cluster of cluster.js; killed (and waited for) on drop.
 struct Cluster {
     child: Child,
@@ -32,8 +35,8 @@ struct Cluster {
     lines: Receiver<Value>,
     /// Socket id of each client ("a".."e").
     ids: BTreeMap<String, String>,
-    /// Events each client received, in order: (event, args).
-    got: BTreeMap<String, Vec<(String, Value)>>,
+    /// Events each client received.
+    got: Received,
     next_id: u64,
 }
 
@@ -108,13 +111,20 @@ impl Cluster {
     }
 
     /// Reads lines (recording client events) until `pick` accepts one; bounded by `limit`.
-    fn wait_line(&mut self, limit: Duration, mut pick: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
+    fn wait_line(&mut self, limit: Duration, pick: impl FnMut(&Value) -> bool) -> Value {
+        self.wait_line_until(Instant::now() + limit, pick)
+    }
+
+    fn wait_line_until(
+        &mut self,
+        deadline: Instant,
+        mut pick: impl FnMut(&Value) -> bool,
+    ) -> Value {
         loop {
             let v = match self.lines.recv_deadline(deadline) {
                 Ok(v) => v,
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("cluster.js: nothing awaited in {limit:?}")
+                    panic!("cluster.js: what was awaited did not come in time")
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("cluster.js ended: {:?}", self.child.wait())
@@ -154,18 +164,19 @@ impl Cluster {
 
     /// Reads lines until each of `clients` has received `event`.
     fn wait_all_got(&mut self, clients: &[&str], event: &str) {
-        let has = |got: &BTreeMap<String, Vec<(String, Value)>>, c: &str| {
+        let has = |got: &Received, c: &str| {
             got.get(c)
                 .is_some_and(|v| v.iter().any(|(e, _)| e == event))
         };
+        let deadline = Instant::now() + WAIT;
         while !clients.iter().all(|c| has(&self.got, c)) {
-            self.wait_line(WAIT, |_| true);
+            self.wait_line_until(deadline, |_| true);
         }
     }
 
     /// The events each client received, with `fence` and what came after it removed; then
     /// forgets them.
-    fn take_until(&mut self, fence: &str) -> BTreeMap<String, Vec<(String, Value)>> {
+    fn take_until(&mut self, fence: &str) -> Received {
         let mut all = std::mem::take(&mut self.got);
         for v in all.values_mut() {
             if let Some(i) = v.iter().position(|(e, _)| e == fence) {
@@ -185,8 +196,6 @@ fn fence(io: &Emitter, c: &mut Cluster, name: &str) {
     io.of("/chat").emit(name, ()).unwrap();
     c.wait_all_got(&["a", "b", "c", "d", "e"], name);
 }
-
-type Received = BTreeMap<String, Vec<(String, Value)>>;
 
 fn expect(list: &[(&str, &[(&str, Value)])]) -> Received {
     list.iter()
@@ -322,6 +331,23 @@ fn server_broadcasts_decode_exactly(t: Transport) {
     );
     assert_eq!(b.uid.len(), 6);
     assert_ne!(b.uid, chat_uid, "one adapter (and uid) per namespace");
+    // b is on the other server: wait for it there before that server emits on its own.
+    c.wait_all_got(&["b", "c"], "from-a");
+
+    // A binary argument, from the second server to "lobby": JSON turns the Buffer into
+    // {"type":"Buffer","data":[...]}; the decoder says so and does not pretend otherwise. Its
+    // own client b gets real bytes, a (on the other server, through NATS) the JSON object.
+    c.command(json!({
+        "op": "broadcast", "server": 1, "nsp": "/", "to": ["lobby"], "event": "bin",
+        "args": ["file"], "bytes": [0, 1, 255],
+    }));
+    let b = watch.next_timeout(WAIT).unwrap();
+    let as_json = json!({"type": "Buffer", "data": [0, 1, 255]});
+    assert_eq!(b.args, [json!("file"), as_json.clone()]);
+    assert!(
+        !b.binary,
+        "socket.io 4 marks binary only when encoding for clients"
+    );
 
     // Nothing else was published; the clients (through NATS for b and d) got what the
     // servers sent.
@@ -337,7 +363,14 @@ fn server_broadcasts_decode_exactly(t: Transport) {
         .all(|b| b.event == "end" && b.uid == "socket.io-nats-emitter"));
     let got = c.take_until("end");
     let want = expect(&[
-        ("b", &[("from-a", json!(["hi"]))]),
+        ("a", &[("bin", json!(["file", as_json]))]),
+        (
+            "b",
+            &[
+                ("from-a", json!(["hi"])),
+                ("bin", json!(["file", {"binary": [0, 1, 255]}])),
+            ],
+        ),
         ("c", &[("from-a", json!(["hi"]))]),
         ("d", &[("news", args.clone())]),
     ]);

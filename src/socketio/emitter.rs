@@ -139,7 +139,9 @@ impl BroadcastOperator {
         self.to(room)
     }
 
-    /// Leaves out the sockets in `room`.
+    /// Leaves out the sockets in `room`. socket.io 3 and 4 take any room here (a socket id is
+    /// a room of one); socket.io 1.x servers ([`Dialect::SocketIoNats`](super::Dialect::SocketIoNats))
+    /// compare it with socket ids only.
     pub fn except(mut self, room: impl Into<String>) -> BroadcastOperator {
         push_unique(&mut self.except, room.into());
         self

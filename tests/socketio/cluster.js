@@ -5,7 +5,8 @@
 //
 // Everything it has to say is one JSON object per line on stdout:
 //   {"ready":true,"ids":{"a":"<socket id>",...}}  once every client is connected and in its rooms
-//   {"client":"a","event":"e1","args":[...]}      every event a client receives
+//   {"client":"a","event":"e1","args":[...]}      every event a client receives (a binary
+//                                                 argument as {"binary":[bytes...]})
 //   {"done":N}                                    a command from stdin was carried out
 //   {"encoded":[...]}                             answer to an encodeURI command
 //   {"error":"..."}                               then it exits with status 1
@@ -53,6 +54,16 @@ async function startServer(natsUrl) {
   return { nc, io, sockets, port: httpServer.address().port };
 }
 
+// A binary argument (socket.io-client gives Buffer, ArrayBuffer or a typed array) as
+// {"binary":[bytes...]}, so the test can tell it from JSON that merely looks like a Buffer.
+function showBinary(a) {
+  if (a instanceof ArrayBuffer) return { binary: Array.from(new Uint8Array(a)) };
+  if (ArrayBuffer.isView(a)) {
+    return { binary: Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)) };
+  }
+  return a;
+}
+
 function startClients(servers) {
   return Promise.all(
     CLIENTS.map(
@@ -68,7 +79,7 @@ function startClients(servers) {
           s.on("connect_error", reject);
           s.once("joined", () => resolve([c.name, s.id]));
           s.onAny((event, ...args) => {
-            if (event !== "joined") out({ client: c.name, event, args });
+            if (event !== "joined") out({ client: c.name, event, args: args.map(showBinary) });
           });
         })
     )
@@ -77,7 +88,8 @@ function startClients(servers) {
 
 // One command from the test.
 //  {"op":"broadcast","id":N,"server":0,"nsp":"/","to":[...],"except":[...],
-//   "volatile":true,"compress":false,"event":"e","args":[...]}   io.of(nsp).to(..).emit(..)
+//   "volatile":true,"compress":false,"event":"e","args":[...],"bytes":[1,2]}
+//                                  io.of(nsp).to(..).emit(..), with Buffer.from(bytes) last
 //  {"op":"socket_broadcast","id":N,"client":"a","event":"e","args":[...]}
 //                                            socket.broadcast.emit(..) on client a's socket
 //  {"op":"encodeURI","strings":[...]}
@@ -89,7 +101,8 @@ function command(servers, cmd) {
       for (const r of cmd.except || []) op = op.except(r);
       if (cmd.volatile) op = op.volatile;
       if (cmd.compress !== undefined) op = op.compress(cmd.compress);
-      op.emit(cmd.event, ...cmd.args);
+      const args = cmd.bytes ? [...cmd.args, Buffer.from(cmd.bytes)] : cmd.args;
+      op.emit(cmd.event, ...args);
       return out({ done: cmd.id });
     }
     case "socket_broadcast": {
