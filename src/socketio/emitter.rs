@@ -109,6 +109,11 @@ impl Emitter {
         self.operator().compress(compress)
     }
 
+    /// The message [`emit`](Emitter::emit) would publish: its subject and payload.
+    pub fn to_message(&self, event: &str, args: impl Serialize) -> Result<Message> {
+        self.operator().to_message(event, args)
+    }
+
     /// Sends `event` with `args` to every socket of the namespace.
     /// See [`BroadcastOperator::emit`] for the arguments and errors.
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<()> {
