@@ -80,6 +80,23 @@
 //! `nats-server` on free loopback ports (tcp plus ws or wss, with a generated CA) and kills it
 //! when dropped.
 //!
+//! # socket.io rooms over NATS
+//!
+//! With the cargo feature `socketio` (on by default), `natsws::socketio` sends events to the
+//! namespaces and rooms of socket.io servers that share a NATS adapter, and decodes the
+//! broadcasts those servers exchange:
+//!
+//! ```no_run
+//! # fn main() -> natsws::Result<()> {
+//! # #[cfg(feature = "socketio")] {
+//! use natsws::socketio::{Dialect, Emitter, EmitterOptions};
+//! let nc = natsws::connect("nats://127.0.0.1:4222")?;
+//! let io = Emitter::new(&nc, EmitterOptions::new(Dialect::Mickl))?;
+//! io.to("lobby").emit("chat", ("natsws", "hello"))?;
+//! # }
+//! # Ok(()) }
+//! ```
+//!
 //! # Logging
 //!
 //! natsws logs through the [`log`](https://docs.rs/log) crate. At `trace` level every protocol
@@ -103,6 +120,8 @@ mod proto;
 mod request;
 #[cfg(feature = "service")]
 pub mod service;
+#[cfg(feature = "socketio")]
+pub mod socketio;
 mod subject;
 mod subscription;
 #[cfg(feature = "test-server")]
