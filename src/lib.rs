@@ -187,6 +187,6 @@ mod tests {
 
 /// The examples of the README, compiled as doc tests (they use the optional layers, so a
 /// `--no-default-features` run skips them).
-#[cfg(all(doctest, feature = "socketio"))]
+#[cfg(all(doctest, feature = "socketio", feature = "service"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
