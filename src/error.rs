@@ -64,6 +64,11 @@ pub enum ErrorKind {
     /// A callback of the user's (credentials, signing, WebSocket headers, reconnect delay)
     /// panicked; the panic was contained and logged.
     Callback,
+    /// The HTTP proxy refused to open the tunnel to the server (the message quotes its status
+    /// line: `407` wants other credentials, `403` forbids the target), or answered something
+    /// that is not HTTP. A proxy that cannot be reached or does not answer in time is
+    /// [`Io`](ErrorKind::Io) or [`Timeout`](ErrorKind::Timeout), as for a server.
+    Proxy,
 }
 
 impl ErrorKind {
@@ -92,6 +97,7 @@ impl ErrorKind {
             ErrorKind::BufferFull => "write buffer full",
             ErrorKind::StaleConnection => "stale connection",
             ErrorKind::Callback => "a callback panicked",
+            ErrorKind::Proxy => "proxy error",
         }
     }
 }
