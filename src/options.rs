@@ -79,6 +79,7 @@ pub struct Options {
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
     pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
+    pub(crate) ws_compression: bool,
     /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
     pub(crate) proxy: Option<Zeroizing<String>>,
     pub(crate) proxy_from_env: bool,
@@ -158,6 +159,7 @@ impl Default for Options {
             tls_client_config: None,
             ws_origin: None,
             ws_headers_callback: None,
+            ws_compression: false,
             proxy: None,
             proxy_from_env: false,
         }
@@ -550,6 +552,23 @@ impl Options {
         self
     }
 
+    /// Offer WebSocket compression (permessage-deflate, RFC 7692) on `ws://` and `wss://`
+    /// connections (default off, as in nats.go). nats-server accepts it when its `websocket`
+    /// block has `compression: true`; a server that does not answer the offer gets plain frames,
+    /// so turning this on is always safe.
+    ///
+    /// When agreed, messages of 64 bytes or more are deflated (a fast level, no context kept
+    /// between messages, as nats-server expects) and sent compressed only if that makes them
+    /// smaller; the server compresses what it sends the same way. What the server sends is
+    /// inflated as it arrives, with a bound: one WebSocket message inflating past 128 MiB is a
+    /// decompression bomb, and an [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error. It pays on slow links and
+    /// with compressible payloads (JSON, text); on loopback or with already compressed
+    /// payloads it costs CPU for nothing. TCP (`nats://`, `tls://`) is unaffected.
+    pub fn ws_compression(mut self, on: bool) -> Options {
+        self.ws_compression = on;
+        self
+    }
+
     /// Reach every server through this HTTP proxy, with `CONNECT` tunnels:
     /// `http://[user:password@]host[:port]` (port 1080 when omitted, as curl; user and password
     /// percent-encoded, sent as `Proxy-Authorization: Basic`). Works for `nats://`, `tls://`,
@@ -742,6 +761,7 @@ impl fmt::Debug for Options {
             )
             .field("ws_origin", &self.ws_origin)
             .field("ws_headers_callback", &self.ws_headers_callback.is_some())
+            .field("ws_compression", &self.ws_compression)
             .field(
                 "proxy",
                 &self

@@ -68,7 +68,10 @@ fn ws_setup(shared: &Shared, url: &ServerUrl) -> Result<WsSetup> {
         })?;
         headers.extend(extra);
     }
-    Ok(WsSetup { headers })
+    Ok(WsSetup {
+        headers,
+        compression: opts.ws_compression,
+    })
 }
 
 fn run(

@@ -6,6 +6,7 @@
 //! taken only to encrypt or decrypt bytes already in memory, and WebSocket control replies
 //! (pongs, the close reply) are queued by the reader and written by the writer.
 
+mod deflate;
 mod proxy;
 mod tcp;
 mod tls;
@@ -73,6 +74,8 @@ pub(crate) type Kick = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct WsSetup {
     pub(crate) headers: Vec<(String, String)>,
+    /// Offer permessage-deflate (RFC 7692).
+    pub(crate) compression: bool,
 }
 
 /// Everything the transport layer needs for one attempt.
