@@ -694,6 +694,7 @@ impl Options {
             // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
             crate::transport::Proxy::parse(proxy)?;
         }
+        crate::transport::check_proxy_env(self)?;
         Ok(())
     }
 

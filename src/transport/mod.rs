@@ -25,6 +25,14 @@ pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
 
+/// Checks the environment's proxy variables when the options take the proxy from there.
+pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {
+    if opts.proxy.is_none() && opts.proxy_from_env {
+        proxy::check_env_vars(|name| std::env::var(name).ok())?;
+    }
+    Ok(())
+}
+
 /// The HTTP proxy to reach `url` through, if any: [`Options::proxy`], else the environment's
 /// when [`Options::proxy_from_env`] is on.
 pub(crate) fn proxy_for(opts: &Options, url: &ServerUrl) -> Result<Option<Proxy>> {

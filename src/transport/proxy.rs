@@ -215,6 +215,31 @@ pub(crate) fn from_env_vars(
     Proxy::parse(&value).map(Some)
 }
 
+/// Every proxy variable [`from_env_vars`] may read, checked now, so that a bad value fails
+/// `connect` at once (naming the variable) rather than each attempt.
+pub(crate) fn check_env_vars(var: impl Fn(&str) -> Option<String>) -> Result<()> {
+    for name in [
+        "https_proxy",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        if let Some(value) = var(name).filter(|v| !v.trim().is_empty()) {
+            Proxy::parse(&value).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidOption,
+                    format!(
+                        "proxy_from_env: {name} is not an http:// proxy URL ('{}')",
+                        redact(&value)
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `host` matches the `no_proxy` list, by curl's rules: entries separated by commas
 /// (spaces around them ignored), case-insensitive; `*` alone matches every host; a name matches
 /// itself and its subdomains (`example.com` and `.example.com` both match `example.com` and
@@ -517,6 +542,15 @@ mod tests {
         let vars = env(&[("all_proxy", "socks5://s:1")]);
         let e = from_env_vars(&url("ws://a"), &vars).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidOption);
+        let e = check_env_vars(&vars).unwrap_err();
+        assert!(e.to_string().contains("all_proxy"), "{e}");
+        let vars = env(&[
+            ("HTTPS_PROXY", "socks5://u:s3cret@s:1"),
+            ("http_proxy", "h:1"),
+        ]);
+        let e = check_env_vars(&vars).unwrap_err();
+        assert!(e.to_string().contains("HTTPS_PROXY") && !e.to_string().contains("s3cret"));
+        check_env_vars(env(&[("http_proxy", "h:1"), ("HTTP_PROXY", "ignored://")])).unwrap();
     }
 
     /// A one-shot fake proxy: reads the request head, answers `answer` in one write, and hands
