@@ -177,6 +177,36 @@ fn compression_after_a_reconnect(t: Transport) {
     nc.close().unwrap();
 }
 
+/// nats-server refuses a compressed message that inflates past its `max_payload` (and closes
+/// the connection): with a small one, coalesced publishes and a payload of exactly
+/// `max_payload` must still go through, in several compressed messages.
+fn a_small_max_payload_is_respected(t: Transport) {
+    let server = NatsServer::builder()
+        .transport(t)
+        .websocket_compression(true)
+        .config("max_payload: 2048")
+        .start()
+        .unwrap();
+    let url = server.url(t).unwrap();
+    let nc = connect(opts(&server).ws_compression(true).no_reconnect(), &url);
+    let sub = nc.subscribe("small").unwrap();
+    nc.flush().unwrap();
+    let sizes: Vec<usize> = (0..200)
+        .map(|i| (i * 37) % 2049)
+        .chain([2048, 2048])
+        .collect();
+    for &n in &sizes {
+        nc.publish("small", compressible(n)).unwrap();
+    }
+    for &n in &sizes {
+        let m = next(&sub);
+        assert!(m.payload[..] == compressible(n)[..], "{n} bytes");
+    }
+    nc.flush().unwrap();
+    assert_eq!(nc.state(), natsws::State::Connected);
+    nc.close().unwrap();
+}
+
 macro_rules! ws_and_wss {
     ($($case:ident),* $(,)?) => {
         $(
@@ -200,4 +230,5 @@ ws_and_wss!(
     a_compressible_megabyte_crosses_in_a_fraction,
     a_server_without_compression_gets_plain_frames,
     compression_after_a_reconnect,
+    a_small_max_payload_is_respected,
 );

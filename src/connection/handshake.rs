@@ -111,6 +111,7 @@ fn run(
         }
     };
     shared.update_info(info.clone());
+    conn.writer.set_max_payload(info.max_payload);
 
     // TLS after INFO, on nats:// and tls:// (the server said nothing more: nothing is lost).
     if conn.may_upgrade {

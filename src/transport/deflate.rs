@@ -10,6 +10,8 @@
 //!   [`COMPRESS_THRESHOLD`] bytes (nats-server's own threshold: PINGs, PONGs, small
 //!   publishes), and messages that deflate does not make smaller, go out plain: RSV1 is per
 //!   message, so that is always allowed.
+//!   One compressed message carries at most [`MAX_COMPRESSED_MESSAGE`] bytes and never more
+//!   than the server's `max_payload` (nats-server closes the connection otherwise).
 //! * Incoming: compressed payload bytes are inflated as they arrive, straight into the
 //!   reader's buffer, so memory stays bounded whatever the message size; `00 00 ff ff` is fed
 //!   at the end of each message. The inflater keeps its window across messages unless the
@@ -34,6 +36,13 @@ pub(crate) const OFFER: &str =
 /// 80 KB), while level 2 still deflates well over 200 MiB/s on one core: enough for any link
 /// slow enough to want compression.
 pub(crate) const LEVEL: u32 = 2;
+
+/// The most one compressed message carries (before compression). nats-server refuses a
+/// compressed message that inflates past its `max_payload` (checked with 2.15.1: it closes the
+/// connection with "maximum payload exceeded"), so the writer also stays within the
+/// `max_payload` of the server's INFO; this smaller cap also keeps within a user's or an
+/// account's lower limit in most setups, and costs little ratio (the deflate window is 32 KiB).
+pub(crate) const MAX_COMPRESSED_MESSAGE: usize = 64 * 1024;
 
 /// Messages shorter than this are sent plain (nats-server's `wsCompressThreshold`).
 pub(crate) const COMPRESS_THRESHOLD: usize = 64;

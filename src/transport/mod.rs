@@ -70,6 +70,11 @@ pub(crate) trait WriteHalf: Send {
         false
     }
 
+    /// The server's `max_payload` (from its INFO, 0 when unknown). nats-server refuses a
+    /// compressed WebSocket message that inflates past it, so a compressing WebSocket writer
+    /// keeps each compressed message within it; other transports ignore it.
+    fn set_max_payload(&mut self, _bytes: usize) {}
+
     /// Says goodbye where the transport has a way to (a WebSocket close frame, a TLS
     /// close_notify); errors are ignored, the socket is shut down afterwards anyway.
     fn close(&mut self);

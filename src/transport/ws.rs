@@ -90,6 +90,8 @@ pub(crate) struct WsWrite {
     deflater: Option<Deflater>,
     /// A compressed message, before framing.
     zbuf: Vec<u8>,
+    /// With compression: the most one message carries (see `deflate::MAX_COMPRESSED_MESSAGE`).
+    max_message: usize,
 }
 
 /// Performs the HTTP upgrade over `reader`/`writer` and wraps them in WebSocket framing.
@@ -214,6 +216,7 @@ pub(crate) fn upgrade(
             closed: false,
             deflater: agreed.filter(|a| a.may_compress).map(|_| Deflater::new()),
             zbuf: Vec::new(),
+            max_message: deflate::MAX_COMPRESSED_MESSAGE,
         },
     ))
 }
@@ -604,7 +607,14 @@ impl WriteHalf for WsWrite {
         if data.is_empty() || self.closed {
             return self.inner.write_all(&[]);
         }
-        for chunk in data.chunks(MAX_FRAME) {
+        // Compressed or not, one message per chunk: with compression the chunks stay within
+        // what the server accepts once inflated.
+        let chunk_size = if self.deflater.is_some() {
+            self.max_message
+        } else {
+            MAX_FRAME
+        };
+        for chunk in data.chunks(chunk_size) {
             self.frame.clear();
             let compressed = match &mut self.deflater {
                 Some(d) => d.compress(chunk, &mut self.zbuf),
@@ -632,6 +642,12 @@ impl WriteHalf for WsWrite {
 
     fn has_pending(&self) -> bool {
         self.inner.has_pending()
+    }
+
+    fn set_max_payload(&mut self, bytes: usize) {
+        if bytes > 0 {
+            self.max_message = bytes.min(deflate::MAX_COMPRESSED_MESSAGE);
+        }
     }
 
     fn close(&mut self) {
@@ -895,6 +911,7 @@ mod tests {
             closed: false,
             deflater: None,
             zbuf: Vec::new(),
+            max_message: deflate::MAX_COMPRESSED_MESSAGE,
         };
         write_frame(&mut outbox.lock(), OpCode::Control(Control::Pong), b"p");
         let data: Vec<u8> = (0..(MAX_FRAME + 10)).map(|i| i as u8).collect();
@@ -1116,8 +1133,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writer_compresses_what_is_worth_it() {
+    /// Writes PING, a big compressible write and noise through a compressing writer with the
+    /// server's `max_payload` set to `max_payload`; returns, per frame, RSV1 and the inflated
+    /// (or plain) payload.
+    fn compressing_writer_frames(
+        max_payload: usize,
+        big: &[u8],
+        noise: &[u8],
+    ) -> Vec<(bool, Vec<u8>)> {
         let sink = Sink::default();
         let mut w = WsWrite {
             inner: Box::new(sink.clone()),
@@ -1126,22 +1149,16 @@ mod tests {
             closed: false,
             deflater: Some(Deflater::new()),
             zbuf: Vec::new(),
+            max_message: deflate::MAX_COMPRESSED_MESSAGE,
         };
-        let big = text(MAX_FRAME + 4321, 3);
-        let noise: Vec<u8> = (0..5000).map(|_| rand::random::<u8>()).collect();
+        w.set_max_payload(max_payload);
         w.write_all(b"PING\r\n").unwrap();
-        w.write_all(&big).unwrap();
-        w.write_all(&noise).unwrap();
+        w.write_all(big).unwrap();
+        w.write_all(noise).unwrap();
         let wire = sink.0.lock().clone();
-        assert!(
-            wire.len() < big.len() / 10,
-            "{} bytes on the wire",
-            wire.len()
-        );
         // Decode as a server would: RSV1 frames inflate on their own (no context).
         let mut rest = &wire[..];
-        let mut got = Vec::new();
-        let mut rsv1 = Vec::new();
+        let mut frames = Vec::new();
         while !rest.is_empty() {
             let mut cur = Cursor::new(rest);
             let (hdr, len) = FrameHeader::parse(&mut cur).unwrap().unwrap();
@@ -1149,23 +1166,46 @@ mod tests {
             let start = cur.position() as usize;
             let mut p = rest[start..start + len as usize].to_vec();
             apply_mask(&mut p, hdr.mask.unwrap(), 0);
-            rsv1.push(hdr.rsv1);
             if hdr.rsv1 {
                 let mut inf = Inflater::new(agreed(true));
                 let mut buf = vec![0u8; 2 * MAX_FRAME];
                 let (_, w1) = inf.inflate(&p, &mut buf).unwrap();
                 let (_, w2) = inf.inflate(Inflater::tail(), &mut buf[w1..]).unwrap();
-                got.extend_from_slice(&buf[..w1 + w2]);
-            } else {
-                got.extend_from_slice(&p);
+                p = buf[..w1 + w2].to_vec();
             }
+            frames.push((hdr.rsv1, p));
             rest = &rest[start + len as usize..];
         }
-        // PING plain, the big write as two compressed messages, the noise plain.
-        assert_eq!(rsv1, vec![false, true, true, false]);
+        frames
+    }
+
+    #[test]
+    fn writer_compresses_what_is_worth_it_within_the_servers_limit() {
+        let big = text(MAX_FRAME + 4321, 3);
+        let noise: Vec<u8> = (0..5000).map(|_| rand::random::<u8>()).collect();
         let mut want = b"PING\r\n".to_vec();
         want.extend_from_slice(&big);
         want.extend_from_slice(&noise);
-        assert!(got == want);
+        // max_payload: unknown (0), the server default, above the cap, and small.
+        for (max_payload, per_message) in [
+            (0, deflate::MAX_COMPRESSED_MESSAGE),
+            (1 << 20, deflate::MAX_COMPRESSED_MESSAGE),
+            (8 << 20, deflate::MAX_COMPRESSED_MESSAGE),
+            (2048, 2048),
+        ] {
+            let frames = compressing_writer_frames(max_payload, &big, &noise);
+            let wire: usize = frames.iter().filter(|f| f.0).map(|f| f.1.len()).sum();
+            assert!(wire > 0);
+            // PING plain, the big write compressed in messages of at most `per_message`
+            // bytes inflated, the noise plain (in as many pieces).
+            assert!(!frames[0].0 && frames[0].1 == b"PING\r\n");
+            let big_frames = big.len().div_ceil(per_message);
+            assert!(frames[1..=big_frames]
+                .iter()
+                .all(|f| f.0 && f.1.len() <= per_message));
+            assert!(frames[big_frames + 1..].iter().all(|f| !f.0));
+            let got: Vec<u8> = frames.into_iter().flat_map(|f| f.1).collect();
+            assert!(got == want, "max_payload {max_payload}");
+        }
     }
 }
