@@ -22,6 +22,9 @@
 //!   endpoint's STATS count must equal COUNT.
 //!
 //! Every connection uses the default options except the pubsub subscriber's pending limits.
+//! `--ws-compression on` (not part of the peers contract; default off) offers WebSocket
+//! compression on every connection, to compare with and without it against a server with
+//! `websocket { compression: true }`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -39,8 +42,7 @@ const SUBJECT_REQ: &str = "peers.req";
 const SUBJECT_SVC: &str = "peers.svc";
 const DEFAULT_TIMEOUT_S: u64 = 120;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const USAGE: &str =
-    "usage: bench --url URL --workload pub|pubsub|reqrep|svc --count N --size BYTES";
+const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|svc --count N --size BYTES [--ws-compression on|off]";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
@@ -68,6 +70,7 @@ struct Args {
     size: usize,
     deadline: Instant,
     timeout_s: f64,
+    ws_compression: bool,
 }
 
 impl Args {
@@ -191,7 +194,9 @@ fn ctx<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> String {
 }
 
 fn connect(args: &Args, opts: Options) -> Res<Connection> {
-    opts.connect(args.url.as_str()).map_err(ctx("connect"))
+    opts.ws_compression(args.ws_compression)
+        .connect(args.url.as_str())
+        .map_err(ctx("connect"))
 }
 
 fn run_pub(args: &Args) -> Res<Outcome> {
@@ -405,6 +410,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
     };
     let mut url = None;
     let mut workload = None;
+    let mut ws_compression = false;
     let mut argv = std::env::args_os().skip(1);
     while let Some(key) = argv.next() {
         let key = key.to_string_lossy().into_owned();
@@ -448,6 +454,18 @@ fn parse_args() -> Result<Args, (String, Header)> {
                     ))
                 }
             },
+            "--ws-compression" => {
+                ws_compression = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => {
+                        return Err((
+                            format!("--ws-compression must be on or off, not '{value}'"),
+                            header,
+                        ))
+                    }
+                }
+            }
             _ => return Err((format!("unknown argument '{key}'"), header)),
         }
     }
@@ -478,6 +496,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
         size,
         deadline: Instant::now() + Duration::from_secs_f64(timeout_s),
         timeout_s,
+        ws_compression,
     })
 }
 

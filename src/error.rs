@@ -66,6 +66,11 @@ pub enum ErrorKind {
     Callback,
     /// The service was stopped: it takes no new endpoints (feature `service`).
     ServiceStopped,
+    /// The HTTP proxy refused to open the tunnel to the server (the message quotes its status
+    /// line: `407` wants other credentials, `403` forbids the target), or answered something
+    /// that is not HTTP. A proxy that cannot be reached or does not answer in time is
+    /// [`Io`](ErrorKind::Io) or [`Timeout`](ErrorKind::Timeout), as for a server.
+    Proxy,
 }
 
 impl ErrorKind {
@@ -95,6 +100,7 @@ impl ErrorKind {
             ErrorKind::StaleConnection => "stale connection",
             ErrorKind::Callback => "a callback panicked",
             ErrorKind::ServiceStopped => "service stopped",
+            ErrorKind::Proxy => "proxy error",
         }
     }
 }

@@ -79,6 +79,10 @@ pub struct Options {
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
     pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
+    pub(crate) ws_compression: bool,
+    /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
+    pub(crate) proxy: Option<Zeroizing<String>>,
+    pub(crate) proxy_from_env: bool,
 }
 
 /// A client certificate chain and its private key, for mutual TLS.
@@ -155,6 +159,9 @@ impl Default for Options {
             tls_client_config: None,
             ws_origin: None,
             ws_headers_callback: None,
+            ws_compression: false,
+            proxy: None,
+            proxy_from_env: false,
         }
     }
 }
@@ -545,6 +552,62 @@ impl Options {
         self
     }
 
+    /// Offer WebSocket compression (permessage-deflate, RFC 7692) on `ws://` and `wss://`
+    /// connections (default off, as in nats.go). nats-server accepts it when its `websocket`
+    /// block has `compression: true`; a server that does not answer the offer gets plain frames,
+    /// so turning this on is always safe.
+    ///
+    /// When agreed, messages of 64 bytes or more are deflated (a fast level, no context kept
+    /// between messages, as nats-server expects) and sent compressed only if that makes them
+    /// smaller; the server compresses what it sends the same way. What the server sends is
+    /// inflated as it arrives, with a bound: one WebSocket message inflating past 128 MiB is a
+    /// decompression bomb, and an [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error. It pays on slow links and
+    /// with compressible payloads (JSON, text); on loopback or with already compressed
+    /// payloads it costs CPU for nothing. TCP (`nats://`, `tls://`) is unaffected.
+    pub fn ws_compression(mut self, on: bool) -> Options {
+        self.ws_compression = on;
+        self
+    }
+
+    /// Reach every server through this HTTP proxy, with `CONNECT` tunnels:
+    /// `http://[user:password@]host[:port]` (port 1080 when omitted, as curl; user and password
+    /// percent-encoded, sent as `Proxy-Authorization: Basic`). Works for `nats://`, `tls://`,
+    /// `ws://` and `wss://` URLs alike; TLS runs end to end through the tunnel and verifies the
+    /// NATS server's name, never the proxy's. Resolving and connecting to the proxy, and its
+    /// answer, count against [`connect_timeout`](Options::connect_timeout).
+    ///
+    /// A proxy that refuses the tunnel (`407`, `403`, …) fails the attempt with
+    /// [`ErrorKind::Proxy`](crate::ErrorKind::Proxy), quoting its status line. The URL is
+    /// checked by [`connect`](Options::connect); the credentials never appear in `Debug`
+    /// output, errors or logs. This overrides [`proxy_from_env`](Options::proxy_from_env).
+    /// Servers the cluster announces are reached through the proxy too (see
+    /// [`ignore_discovered_servers`](Options::ignore_discovered_servers)).
+    pub fn proxy(mut self, url: impl Into<String>) -> Options {
+        self.proxy = Some(Zeroizing::new(url.into()));
+        self
+    }
+
+    /// Take the HTTP proxy from the environment, as curl does (default off). The variables are
+    /// read at every connection attempt, lowercase name first, an empty value meaning unset:
+    ///
+    /// * `wss://` and `tls://` servers: `https_proxy` or `HTTPS_PROXY`;
+    /// * `ws://` and `nats://` servers: `http_proxy` (lowercase only: like curl, natsws ignores
+    ///   `HTTP_PROXY`, which a CGI program may inherit from a request header);
+    /// * otherwise `all_proxy` or `ALL_PROXY`;
+    /// * no proxy when the server's host matches `no_proxy` or `NO_PROXY`: a comma-separated
+    ///   list where `*` matches everything, a name matches itself and its subdomains
+    ///   (`example.com` or `.example.com`), an IP address matches itself and `addr/bits` a CIDR
+    ///   range. Names are not resolved, so `localhost` does not cover `127.0.0.1`.
+    ///
+    /// The values take the form [`proxy`](Options::proxy) takes (`http://` or no scheme); any
+    /// other (`socks5://`, `https://`) fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) rather than silently
+    /// connecting directly.
+    pub fn proxy_from_env(mut self, on: bool) -> Options {
+        self.proxy_from_env = on;
+        self
+    }
+
     /// Connects to one of `servers`: one URL, a comma-separated list, or a slice. They form
     /// the server pool (shuffled unless [`no_randomize`](Options::no_randomize)); each is
     /// tried once, and the first that answers is used, unless
@@ -627,6 +690,11 @@ impl Options {
                 return bad("websocket_origin", "has a line break");
             }
         }
+        if let Some(proxy) = &self.proxy {
+            // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
+            crate::transport::Proxy::parse(proxy)?;
+        }
+        crate::transport::check_proxy_env(self)?;
         Ok(())
     }
 
@@ -694,6 +762,15 @@ impl fmt::Debug for Options {
             )
             .field("ws_origin", &self.ws_origin)
             .field("ws_headers_callback", &self.ws_headers_callback.is_some())
+            .field("ws_compression", &self.ws_compression)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| crate::transport::Proxy::parse(p).map_err(|_| "<invalid>")),
+            )
+            .field("proxy_from_env", &self.proxy_from_env)
             .field("auth", &self.auth)
             .finish()
     }
@@ -744,6 +821,8 @@ mod tests {
                 Options::new().websocket_origin("http://a\r\n"),
                 "websocket_origin",
             ),
+            (Options::new().proxy("socks5://h:1080"), "proxy"),
+            (Options::new().proxy("http://u:p@h:99999"), "proxy"),
         ];
         for (o, name) in cases {
             let e = o.validate().unwrap_err();
@@ -764,9 +843,21 @@ mod tests {
         let o = Options::new()
             .user_and_password("alice", "pw-s3cret")
             .token("tok-s3cret")
-            .websocket_header("Authorization", "Bearer hdr-s3cret");
+            .websocket_header("Authorization", "Bearer hdr-s3cret")
+            .proxy("http://proxy-user:proxy-s3cret@proxy.example:3128");
         let s = format!("{o:?}");
         assert!(!s.contains("s3cret"), "{s}");
+        // Not even encoded (the Basic credentials).
+        assert!(!s.contains(&data_encoding::BASE64.encode(b"proxy-user:proxy-s3cret")));
         assert!(s.contains("alice") && s.contains("Authorization"));
+        assert!(s.contains("proxy.example") && s.contains("3128"), "{s}");
+        // An invalid proxy URL is not printed at all (it may hold credentials).
+        let s = format!("{:?}", Options::new().proxy("ftp://u:s3cret@h"));
+        assert!(!s.contains("s3cret"), "{s}");
+        let e = Options::new()
+            .proxy("ftp://u:s3cret@h")
+            .validate()
+            .unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 }

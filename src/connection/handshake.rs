@@ -30,6 +30,7 @@ pub(crate) fn establish(
         require_tls: opts.require_tls,
         tls_first: opts.tls_first,
         ws: &ws,
+        proxy: transport::proxy_for(opts, url)?,
         deadline,
     };
     let conn = transport::connect(url, &setup, kick.clone())?;
@@ -50,7 +51,7 @@ fn ws_setup(shared: &Shared, url: &ServerUrl) -> Result<WsSetup> {
     let opts = &shared.opts;
     let mut headers = Vec::new();
     if !url.scheme.is_websocket() {
-        return Ok(WsSetup { headers });
+        return Ok(WsSetup::default());
     }
     headers.extend(opts.ws_headers.iter().cloned());
     if let Some(origin) = &opts.ws_origin {
@@ -67,7 +68,10 @@ fn ws_setup(shared: &Shared, url: &ServerUrl) -> Result<WsSetup> {
         })?;
         headers.extend(extra);
     }
-    Ok(WsSetup { headers })
+    Ok(WsSetup {
+        headers,
+        compression: opts.ws_compression,
+    })
 }
 
 fn run(
@@ -107,6 +111,7 @@ fn run(
         }
     };
     shared.update_info(info.clone());
+    conn.writer.set_max_payload(info.max_payload);
 
     // TLS after INFO, on nats:// and tls:// (the server said nothing more: nothing is lost).
     if conn.may_upgrade {

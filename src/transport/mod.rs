@@ -6,6 +6,8 @@
 //! taken only to encrypt or decrypt bytes already in memory, and WebSocket control replies
 //! (pongs, the close reply) are queued by the reader and written by the writer.
 
+mod deflate;
+mod proxy;
 mod tcp;
 mod tls;
 mod ws;
@@ -16,10 +18,30 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::options::Options;
 use crate::url::{Scheme, ServerUrl};
 
+pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
+
+/// Checks the environment's proxy variables when the options take the proxy from there.
+pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {
+    if opts.proxy.is_none() && opts.proxy_from_env {
+        proxy::check_env_vars(|name| std::env::var(name).ok())?;
+    }
+    Ok(())
+}
+
+/// The HTTP proxy to reach `url` through, if any: [`Options::proxy`], else the environment's
+/// when [`Options::proxy_from_env`] is on.
+pub(crate) fn proxy_for(opts: &Options, url: &ServerUrl) -> Result<Option<Proxy>> {
+    proxy::for_url(
+        opts.proxy.as_ref().map(|p| p.as_str()),
+        opts.proxy_from_env,
+        url,
+    )
+}
 
 /// The reading side: yields protocol bytes. `Ok(0)` means the peer closed the stream.
 pub(crate) trait ReadHalf: Send {
@@ -48,6 +70,11 @@ pub(crate) trait WriteHalf: Send {
         false
     }
 
+    /// The server's `max_payload` (from its INFO, 0 when unknown). nats-server refuses a
+    /// compressed WebSocket message that inflates past it, so a compressing WebSocket writer
+    /// keeps each compressed message within it; other transports ignore it.
+    fn set_max_payload(&mut self, _bytes: usize) {}
+
     /// Says goodbye where the transport has a way to (a WebSocket close frame, a TLS
     /// close_notify); errors are ignored, the socket is shut down afterwards anyway.
     fn close(&mut self);
@@ -60,6 +87,8 @@ pub(crate) type Kick = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct WsSetup {
     pub(crate) headers: Vec<(String, String)>,
+    /// Offer permessage-deflate (RFC 7692).
+    pub(crate) compression: bool,
 }
 
 /// Everything the transport layer needs for one attempt.
@@ -70,6 +99,8 @@ pub(crate) struct Setup<'a> {
     /// TLS handshake before the server's INFO (server `handshake_first`).
     pub(crate) tls_first: bool,
     pub(crate) ws: &'a WsSetup,
+    /// An HTTP CONNECT proxy to tunnel through.
+    pub(crate) proxy: Option<Proxy>,
     pub(crate) deadline: Instant,
 }
 
@@ -86,11 +117,14 @@ pub(crate) struct Connected {
     pub(crate) may_upgrade: bool,
 }
 
-/// Opens a transport to `url` within `setup.deadline`: TCP, then TLS first if asked
-/// (`tls_first`), or TLS and the WebSocket upgrade for `ws://`/`wss://`. Reading INFO is the
-/// handshake's job.
+/// Opens a transport to `url` within `setup.deadline`: TCP (or a tunnel through the HTTP
+/// proxy), then TLS first if asked (`tls_first`), or TLS and the WebSocket upgrade for
+/// `ws://`/`wss://`. Reading INFO is the handshake's job.
 pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<Connected> {
-    let sock = tcp::connect(url, setup.deadline)?;
+    let sock = match &setup.proxy {
+        Some(p) => proxy::connect(p, url, setup.deadline)?,
+        None => tcp::connect(url, setup.deadline)?,
+    };
     let shutdown_handle = sock
         .try_clone()
         .map_err(|e| Error::io("cloning the socket", e))?;

@@ -8,13 +8,18 @@ use super::{ReadHalf, WriteHalf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ServerUrl;
 
-/// Resolves the host and tries each address until one connects or the deadline passes.
+/// Resolves the URL's host and tries each address until one connects or the deadline passes.
 pub(crate) fn connect(url: &ServerUrl, deadline: Instant) -> Result<TcpStream> {
-    let addrs = resolve(&url.host, url.port, deadline)?;
+    connect_to(&url.host, url.port, deadline)
+}
+
+/// Resolves `host` and tries each address until one connects or the deadline passes.
+pub(crate) fn connect_to(host: &str, port: u16, deadline: Instant) -> Result<TcpStream> {
+    let addrs = resolve(host, port, deadline)?;
     if addrs.is_empty() {
         return Err(Error::new(
             ErrorKind::Io,
-            format!("{} resolved to no address", url.host),
+            format!("{host} resolved to no address"),
         ));
     }
     let mut last = None;
