@@ -1,6 +1,6 @@
 //! The natsws program of the peers benchmark (`../shared/peers`, contract in its README).
 //!
-//! Usage: `cargo run --release --example bench -- --url URL --workload pub|pubsub|reqrep
+//! Usage: `cargo run --release --example bench -- --url URL --workload pub|pubsub|reqrep|svc
 //! --count N --size BYTES`
 //!
 //! Prints exactly one JSON line on stdout and exits 0; on failure prints one JSON line with an
@@ -16,6 +16,10 @@
 //!   has received COUNT messages.
 //! - `reqrep`: a responder connection echoes each request on its own thread; the requester
 //!   sends COUNT sequential `request_timeout` calls; p50/p99 latency (nearest rank).
+//! - `svc`: `reqrep` through a service endpoint (subject `peers.svc`, feature `service`): the
+//!   responder connection runs a service whose endpoint handler echoes on its own thread, with
+//!   stats on (each request counted and timed); the requester is as in `reqrep`. The
+//!   endpoint's STATS count must equal COUNT.
 //!
 //! - `jspub` (JetStream; stream `PEERS`, subjects `peers.js.>`, memory, R1, deleted and
 //!   created before timing): COUNT `js.publish` calls to `peers.js.pub`, each waiting for its
@@ -29,6 +33,9 @@
 //! - `jsordered`: untimed fill; timed: an ordered consumer (its creation included) reads COUNT.
 //!
 //! Every connection uses the default options except the pubsub subscriber's pending limits.
+//! `--ws-compression on` (not part of the peers contract; default off) offers WebSocket
+//! compression on every connection, to compare with and without it against a server with
+//! `websocket { compression: true }`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -46,9 +53,11 @@ const CLIENT: &str = "natsws";
 const SUBJECT_PUB: &str = "peers.pub";
 const SUBJECT_PUBSUB: &str = "peers.pubsub";
 const SUBJECT_REQ: &str = "peers.req";
+#[cfg(feature = "service")]
+const SUBJECT_SVC: &str = "peers.svc";
 const DEFAULT_TIMEOUT_S: u64 = 120;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|jspub|jspubasync|jsconsume|jsordered --count N --size BYTES";
+const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|svc|jspub|jspubasync|jsconsume|jsordered --count N --size BYTES [--ws-compression on|off]";
 const STREAM: &str = "PEERS";
 const SUBJECT_JS: &str = "peers.js.pub";
 /// The window of outstanding acks of `jspubasync` (BENCH.md: 5,000 for everyone).
@@ -59,6 +68,7 @@ enum Workload {
     Pub,
     PubSub,
     ReqRep,
+    Svc,
     JsPub,
     JsPubAsync,
     JsConsume,
@@ -71,6 +81,7 @@ impl Workload {
             Workload::Pub => "pub",
             Workload::PubSub => "pubsub",
             Workload::ReqRep => "reqrep",
+            Workload::Svc => "svc",
             Workload::JsPub => "jspub",
             Workload::JsPubAsync => "jspubasync",
             Workload::JsConsume => "jsconsume",
@@ -86,6 +97,7 @@ struct Args {
     size: usize,
     deadline: Instant,
     timeout_s: f64,
+    ws_compression: bool,
 }
 
 impl Args {
@@ -171,6 +183,7 @@ fn main() {
         Workload::Pub => run_pub(&args),
         Workload::PubSub => run_pubsub(&args, &received),
         Workload::ReqRep => run_reqrep(&args),
+        Workload::Svc => run_svc(&args),
         Workload::JsPub => run_jspub(&args),
         Workload::JsPubAsync => run_jspubasync(&args),
         Workload::JsConsume => run_jsconsume(&args, &received),
@@ -221,7 +234,9 @@ fn ctx<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> String {
 }
 
 fn connect(args: &Args, opts: Options) -> Res<Connection> {
-    opts.connect(args.url.as_str()).map_err(ctx("connect"))
+    opts.ws_compression(args.ws_compression)
+        .connect(args.url.as_str())
+        .map_err(ctx("connect"))
 }
 
 fn run_pub(args: &Args) -> Res<Outcome> {
@@ -308,6 +323,76 @@ fn run_pubsub(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
     })
 }
 
+/// Sends COUNT sequential requests to `subject` and checks each reply's size; the timed part.
+fn time_requests(args: &Args, subject: &str) -> Res<(Connection, Outcome)> {
+    let req_nc = connect(args, Options::new())?;
+    let payload = args.payload();
+    let mut lat_ns: Vec<u64> = Vec::with_capacity(args.count);
+    let start = Instant::now();
+    for i in 0..args.count {
+        let t0 = Instant::now();
+        let reply = req_nc
+            .request_timeout(subject, &payload, REQUEST_TIMEOUT)
+            .map_err(|e| format!("request {} of {}: {e}", i + 1, args.count))?;
+        lat_ns.push(t0.elapsed().as_nanos() as u64);
+        if reply.payload.len() != args.size {
+            return Err(format!(
+                "reply of {} bytes, expected {}",
+                reply.payload.len(),
+                args.size
+            ));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat_ns.sort_unstable();
+    let outcome = Outcome {
+        secs,
+        latencies_ns: Some(lat_ns),
+        ..Outcome::default()
+    };
+    Ok((req_nc, outcome))
+}
+
+#[cfg(feature = "service")]
+fn run_svc(args: &Args) -> Res<Outcome> {
+    let svc_nc = connect(args, Options::new())?;
+    let svc = svc_nc
+        .services()
+        .builder("peers", "1.0.0")
+        .start()
+        .map_err(ctx("start the service"))?;
+    svc.endpoint("echo")
+        .subject(SUBJECT_SVC)
+        .handler(|req| {
+            if let Err(e) = req.respond(req.payload()) {
+                eprintln!("respond: {e}");
+            }
+        })
+        .map_err(ctx("add the endpoint"))?;
+    let (req_nc, outcome) = time_requests(args, SUBJECT_SVC)?;
+    let stats = svc.stats();
+    let n = stats.endpoints[0].num_requests;
+    if n != args.count as u64 {
+        return Err(format!(
+            "the endpoint counted {n} of {} requests",
+            args.count
+        ));
+    }
+    eprintln!(
+        "service: {n} requests, average processing {:?}",
+        stats.endpoints[0].average_processing_time
+    );
+    svc.stop().map_err(ctx("stop the service"))?;
+    log_stats("requester", &req_nc);
+    log_stats("service", &svc_nc);
+    Ok(outcome)
+}
+
+#[cfg(not(feature = "service"))]
+fn run_svc(_: &Args) -> Res<Outcome> {
+    Err("unsupported workload: svc needs the cargo feature 'service'".into())
+}
+
 fn run_reqrep(args: &Args) -> Res<Outcome> {
     let resp_nc = connect(args, Options::new())?;
     let sub = resp_nc.subscribe(SUBJECT_REQ).map_err(ctx("subscribe"))?;
@@ -325,25 +410,7 @@ fn run_reqrep(args: &Args) -> Res<Outcome> {
         })
         .map_err(ctx("start the responder thread"))?;
 
-    let req_nc = connect(args, Options::new())?;
-    let payload = args.payload();
-    let mut lat_ns: Vec<u64> = Vec::with_capacity(args.count);
-    let start = Instant::now();
-    for i in 0..args.count {
-        let t0 = Instant::now();
-        let reply = req_nc
-            .request_timeout(SUBJECT_REQ, &payload, REQUEST_TIMEOUT)
-            .map_err(|e| format!("request {} of {}: {e}", i + 1, args.count))?;
-        lat_ns.push(t0.elapsed().as_nanos() as u64);
-        if reply.payload.len() != args.size {
-            return Err(format!(
-                "reply of {} bytes, expected {}",
-                reply.payload.len(),
-                args.size
-            ));
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let (req_nc, outcome) = time_requests(args, SUBJECT_REQ)?;
     match responder.join() {
         Ok(Ok(n)) if n == count => {}
         Ok(Ok(n)) => return Err(format!("the responder answered {n} of {count}")),
@@ -352,12 +419,7 @@ fn run_reqrep(args: &Args) -> Res<Outcome> {
     }
     log_stats("requester", &req_nc);
     log_stats("responder", &resp_nc);
-    lat_ns.sort_unstable();
-    Ok(Outcome {
-        secs,
-        latencies_ns: Some(lat_ns),
-        ..Outcome::default()
-    })
+    Ok(outcome)
 }
 
 // ---- JetStream ----
@@ -558,6 +620,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
     };
     let mut url = None;
     let mut workload = None;
+    let mut ws_compression = false;
     let mut argv = std::env::args_os().skip(1);
     while let Some(key) = argv.next() {
         let key = key.to_string_lossy().into_owned();
@@ -577,6 +640,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
                     "pub" => Workload::Pub,
                     "pubsub" => Workload::PubSub,
                     "reqrep" => Workload::ReqRep,
+                    "svc" => Workload::Svc,
                     "jspub" => Workload::JsPub,
                     "jspubasync" => Workload::JsPubAsync,
                     "jsconsume" => Workload::JsConsume,
@@ -609,6 +673,18 @@ fn parse_args() -> Result<Args, (String, Header)> {
                     ))
                 }
             },
+            "--ws-compression" => {
+                ws_compression = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => {
+                        return Err((
+                            format!("--ws-compression must be on or off, not '{value}'"),
+                            header,
+                        ))
+                    }
+                }
+            }
             _ => return Err((format!("unknown argument '{key}'"), header)),
         }
     }
@@ -639,6 +715,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
         size,
         deadline: Instant::now() + Duration::from_secs_f64(timeout_s),
         timeout_s,
+        ws_compression,
     })
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 /// random jitter ([`Options::reconnect_jitter`](crate::Options::reconnect_jitter)) is added
 /// to every preset, so clients that lost the same server do not come back in lockstep; a
 /// [`custom`](Backoff::custom) function gets no jitter added.
+#[non_exhaustive]
 #[derive(Clone)]
 pub enum Backoff {
     /// The same wait after every pass (the NATS default: 2 s).

@@ -34,7 +34,9 @@ pub enum ErrorKind {
     Authorization,
     /// The server says the user or account credentials have expired.
     AuthenticationExpired,
-    /// A subscription fell behind and messages were dropped (its pending limits were reached).
+    /// A subscription fell behind and messages were dropped (its pending limits were reached):
+    /// [`Subscription::next_timeout`](crate::Subscription::next_timeout) says so once per
+    /// episode of drops, as nats.go's `NextMsg` does.
     SlowConsumer,
     /// The server sent something that is not the NATS protocol, or broke its rules
     /// (a control line too long, a payload larger than announced, a bad WebSocket frame).
@@ -59,6 +61,16 @@ pub enum ErrorKind {
     BufferFull,
     /// The connection went stale: the server answered none of our last pings.
     StaleConnection,
+    /// A callback of the user's (credentials, signing, WebSocket headers, reconnect delay)
+    /// panicked; the panic was contained and logged.
+    Callback,
+    /// The service was stopped: it takes no new endpoints (feature `service`).
+    ServiceStopped,
+    /// The HTTP proxy refused to open the tunnel to the server (the message quotes its status
+    /// line: `407` wants other credentials, `403` forbids the target), or answered something
+    /// that is not HTTP. A proxy that cannot be reached or does not answer in time is
+    /// [`Io`](ErrorKind::Io) or [`Timeout`](ErrorKind::Timeout), as for a server.
+    Proxy,
     /// A JetStream API call failed; [`Error::api_error`] has the server's code, `err_code` and
     /// description (the more specific JetStream kinds below carry it too).
     JetStream,
@@ -113,6 +125,9 @@ impl ErrorKind {
             ErrorKind::Draining => "connection draining",
             ErrorKind::BufferFull => "write buffer full",
             ErrorKind::StaleConnection => "stale connection",
+            ErrorKind::Callback => "a callback panicked",
+            ErrorKind::ServiceStopped => "service stopped",
+            ErrorKind::Proxy => "proxy error",
             ErrorKind::JetStream => "JetStream API error",
             ErrorKind::JetStreamNotEnabled => "JetStream not enabled",
             ErrorKind::StreamNotFound => "stream not found",
@@ -280,8 +295,14 @@ impl fmt::Display for Error {
             }
             f.write_str(")")?;
         }
-        if let Some(s) = &self.0.source {
-            write!(f, ": {s}")?;
+        // The source is not repeated here: `source()` returns it, and error reporters print
+        // the chain themselves. `{:#}` prints the whole chain on one line.
+        if f.alternate() {
+            let mut cur = std::error::Error::source(self);
+            while let Some(s) = cur {
+                write!(f, ": {s}")?;
+                cur = s.source();
+            }
         }
         Ok(())
     }
@@ -397,5 +418,26 @@ mod tests {
         assert_eq!(back.websocket_close(), Some((1001, "going away")));
         let t = Error::io("reading", io::Error::from(io::ErrorKind::TimedOut));
         assert!(t.is_timeout());
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn display_does_not_repeat_the_source_but_alternate_prints_the_chain() {
+        let inner = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let e = Error::io("connecting to 127.0.0.1:1", inner);
+        let plain = e.to_string();
+        let src = std::error::Error::source(&e)
+            .expect("source kept")
+            .to_string();
+        assert!(!plain.contains(&src), "{plain} repeats {src}");
+        let chain = format!("{e:#}");
+        assert!(
+            chain.starts_with(&plain) && chain.ends_with(&src),
+            "{chain}"
+        );
     }
 }

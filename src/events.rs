@@ -18,12 +18,23 @@ pub enum Event {
         /// The server's URL.
         url: String,
     },
-    /// The connection to the server was lost (the reason includes a WebSocket close code and
-    /// text when the server sent one). Unless reconnecting is off, the supervisor is now
-    /// trying the server pool.
+    /// The connection to the server was lost. Unless reconnecting is off, the supervisor is
+    /// now trying the server pool. Carries what the hapi nes client's `onDisconnect` tells.
+    #[non_exhaustive]
     Disconnected {
         /// Why.
         reason: Error,
+        /// The supervisor is going to reconnect (reconnecting is not turned off).
+        will_reconnect: bool,
+        /// The user asked for it ([`Connection::force_reconnect`](crate::Connection::force_reconnect)).
+        requested: bool,
+        /// The connection ended in an orderly way: the server said goodbye (a WebSocket close
+        /// frame), or natsws left on purpose (a forced reconnect, lame duck migration);
+        /// `false` when the stream just ended or broke (end of stream without a goodbye, a
+        /// reset, an I/O or protocol error, a stale connection).
+        clean: bool,
+        /// The WebSocket close code and reason, when the server sent a close frame.
+        websocket_close: Option<(u16, String)>,
     },
     /// Connected again after a disconnection; subscriptions are restored and buffered
     /// publishes sent.
@@ -59,6 +70,16 @@ pub enum Event {
     ServerError {
         /// The error, with the server's text.
         error: Error,
+    },
+    /// The handler of a [`HandlerSubscription`](crate::HandlerSubscription) panicked; the
+    /// panic was contained and the next message is handled as usual.
+    HandlerPanicked {
+        /// The subscription's id.
+        sid: u64,
+        /// The subscription's subject.
+        subject: String,
+        /// The panic's message.
+        message: String,
     },
     /// The connection is closed for good.
     Closed {

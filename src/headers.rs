@@ -166,7 +166,7 @@ impl Headers {
     }
 
     /// The exact number of bytes [`encode`](Headers::encode) writes.
-    pub fn encoded_len(&self) -> usize {
+    pub(crate) fn encoded_len(&self) -> usize {
         let mut n = 8 + 2 + 2; // NATS/1.0 CRLF ... CRLF
         if let Some(code) = self.status {
             n += 1 + itoa::Buffer::new().format(code).len();
@@ -182,7 +182,7 @@ impl Headers {
 
     /// Appends the header block: `NATS/1.0[ code[ description]]\r\n`, one `Name: value\r\n`
     /// per value, then `\r\n`. Call [`validate`](Headers::validate) first.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());
         out.extend_from_slice(b"NATS/1.0");
         if let Some(code) = self.status {
@@ -211,7 +211,7 @@ impl Headers {
     /// whitespace; a line with no `:` or with an empty name is skipped; invalid UTF-8 is
     /// replaced with U+FFFD. On the first line, three digits after `NATS/1.0` are the status
     /// and the trimmed rest is the description; anything else there is ignored.
-    pub fn parse(block: &[u8]) -> Result<Headers, Error> {
+    pub(crate) fn parse(block: &[u8]) -> Result<Headers, Error> {
         let rest = block.strip_prefix(b"NATS/1.0").ok_or_else(|| {
             let cut = &block[..block.len().min(16)];
             Error::new(

@@ -67,11 +67,35 @@
 //! server reports without closing (a permissions violation) go to the subscription or request
 //! they concern and to [`Connection::events`]. Nothing from the network can make natsws panic.
 //!
+//! # Services
+//!
+//! With the cargo feature `service` (on by default), `Connection::services()` builds NATS
+//! services (ADR-32): named, versioned request/reply endpoints that any NATS client can
+//! discover on `$SRV.PING|INFO|STATS`, monitor and call, and a client that finds them. See
+//! the `natsws::service` module.
+//!
 //! # Testing with a real server
 //!
 //! With the cargo feature `test-server`, [`test_server::NatsServer`] starts a real
 //! `nats-server` on free loopback ports (tcp plus ws or wss, with a generated CA) and kills it
 //! when dropped.
+//!
+//! # socket.io rooms over NATS
+//!
+//! With the cargo feature `socketio` (on by default), `natsws::socketio` sends events to the
+//! namespaces and rooms of socket.io servers that share a NATS adapter, and decodes the
+//! broadcasts those servers exchange:
+//!
+//! ```no_run
+//! # fn main() -> natsws::Result<()> {
+//! # #[cfg(feature = "socketio")] {
+//! use natsws::socketio::{Dialect, Emitter, EmitterOptions};
+//! let nc = natsws::connect("nats://127.0.0.1:4222")?;
+//! let io = Emitter::new(&nc, EmitterOptions::new(Dialect::Mickl))?;
+//! io.to("lobby").emit("chat", ("natsws", "hello"))?;
+//! # }
+//! # Ok(()) }
+//! ```
 //!
 //! # Logging
 //!
@@ -84,10 +108,12 @@
 
 mod auth;
 mod backoff;
+mod callback;
 mod connection;
 // Declared here, not in `connection/mod.rs`, so the connection core is untouched; see the file.
 mod error;
 mod events;
+mod handler;
 pub mod headers;
 #[path = "connection/hooks.rs"]
 mod hooks;
@@ -95,8 +121,12 @@ mod hooks;
 pub mod jetstream;
 mod message;
 mod options;
-pub mod proto;
+mod proto;
 mod request;
+#[cfg(feature = "service")]
+pub mod service;
+#[cfg(feature = "socketio")]
+pub mod socketio;
 mod subject;
 mod subscription;
 #[cfg(feature = "test-server")]
@@ -110,13 +140,38 @@ pub use backoff::Backoff;
 pub use connection::{connect, Connection, State, Stats};
 pub use error::{ApiError, Error, ErrorKind, Result};
 pub use events::Event;
+pub use handler::HandlerSubscription;
 pub use headers::Headers;
 pub use message::Message;
 pub use options::{Options, DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS};
 pub use proto::ServerInfo;
 pub use request::{RequestMany, RequestManyOptions};
-pub use subscription::{Iter, Subscription};
+pub use subscription::{Iter, SubscribeOptions, Subscription, SubscriptionInfo};
 pub use url::IntoServerList;
+
+/// The protocol parser, for the fuzz target and the corpus replay test (cargo feature
+/// `fuzzing`). Not part of natsws's API: no semver promise, it may change in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::proto::testing::{feed, seeded_chunks, OwnedOp};
+    pub use crate::proto::{parse, Limits, Parsed, ServerOp};
+
+    /// Parses an `HMSG` header block.
+    pub fn parse_headers(block: &[u8]) -> crate::Result<crate::Headers> {
+        crate::Headers::parse(block)
+    }
+
+    /// Encodes a header block as `HPUB` sends it.
+    pub fn encode_headers(h: &crate::Headers, out: &mut Vec<u8>) {
+        h.encode(out)
+    }
+
+    /// The length of [`encode_headers`]'s output.
+    pub fn headers_len(h: &crate::Headers) -> usize {
+        h.encoded_len()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -135,7 +190,8 @@ mod tests {
     }
 }
 
-/// The examples of the README, compiled as doc tests.
-#[cfg(doctest)]
+/// The examples of the README, compiled as doc tests (they use the optional layers, so a
+/// `--no-default-features` run skips them).
+#[cfg(all(doctest, feature = "socketio", feature = "service"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -90,7 +90,7 @@ impl Message {
                 "cannot respond: the message was not received on a connection",
             )
         })?;
-        conn.publish_urgent(reply, None, headers, payload)
+        conn.publish_urgent(reply, None, headers, payload, None)
     }
 }
 

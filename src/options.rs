@@ -10,8 +10,9 @@ use crate::backoff::Backoff;
 use zeroize::Zeroizing;
 
 use crate::auth::{self, Auth, CallbackError};
+use crate::connection::outbound::MAX_BUFFER;
 use crate::connection::Connection;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::url::IntoServerList;
 
 /// Default subscription pending limit in messages (nats.go's value).
@@ -78,6 +79,10 @@ pub struct Options {
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
     pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
+    pub(crate) ws_compression: bool,
+    /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
+    pub(crate) proxy: Option<Zeroizing<String>>,
+    pub(crate) proxy_from_env: bool,
 }
 
 /// A client certificate chain and its private key, for mutual TLS.
@@ -154,6 +159,9 @@ impl Default for Options {
             tls_client_config: None,
             ws_origin: None,
             ws_headers_callback: None,
+            ws_compression: false,
+            proxy: None,
+            proxy_from_env: false,
         }
     }
 }
@@ -237,6 +245,10 @@ impl Options {
     /// Per-subscription limits on messages received but not yet taken (default 500,000
     /// messages and 64 MiB). Beyond them messages are dropped, counted, and reported as a slow
     /// consumer. `0` means no limit for that dimension.
+    ///
+    /// The byte limit counts what queued messages hold in memory: payload, headers, subject
+    /// and reply, plus a fixed overhead per message (about 250 bytes: the message in the queue
+    /// and its allocations), so it bounds the memory a subscriber that stops reading can cost.
     pub fn pending_limits(mut self, messages: usize, bytes: usize) -> Options {
         self.pending_msgs = messages;
         self.pending_bytes = bytes;
@@ -540,15 +552,150 @@ impl Options {
         self
     }
 
+    /// Offer WebSocket compression (permessage-deflate, RFC 7692) on `ws://` and `wss://`
+    /// connections (default off, as in nats.go). nats-server accepts it when its `websocket`
+    /// block has `compression: true`; a server that does not answer the offer gets plain frames,
+    /// so turning this on is always safe.
+    ///
+    /// When agreed, messages of 64 bytes or more are deflated (a fast level, no context kept
+    /// between messages, as nats-server expects) and sent compressed only if that makes them
+    /// smaller; the server compresses what it sends the same way. What the server sends is
+    /// inflated as it arrives, with a bound: one WebSocket message inflating past 128 MiB is a
+    /// decompression bomb, and an [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error. It pays on slow links and
+    /// with compressible payloads (JSON, text); on loopback or with already compressed
+    /// payloads it costs CPU for nothing. TCP (`nats://`, `tls://`) is unaffected.
+    pub fn ws_compression(mut self, on: bool) -> Options {
+        self.ws_compression = on;
+        self
+    }
+
+    /// Reach every server through this HTTP proxy, with `CONNECT` tunnels:
+    /// `http://[user:password@]host[:port]` (port 1080 when omitted, as curl; user and password
+    /// percent-encoded, sent as `Proxy-Authorization: Basic`). Works for `nats://`, `tls://`,
+    /// `ws://` and `wss://` URLs alike; TLS runs end to end through the tunnel and verifies the
+    /// NATS server's name, never the proxy's. Resolving and connecting to the proxy, and its
+    /// answer, count against [`connect_timeout`](Options::connect_timeout).
+    ///
+    /// A proxy that refuses the tunnel (`407`, `403`, …) fails the attempt with
+    /// [`ErrorKind::Proxy`](crate::ErrorKind::Proxy), quoting its status line. The URL is
+    /// checked by [`connect`](Options::connect); the credentials never appear in `Debug`
+    /// output, errors or logs. This overrides [`proxy_from_env`](Options::proxy_from_env).
+    /// Servers the cluster announces are reached through the proxy too (see
+    /// [`ignore_discovered_servers`](Options::ignore_discovered_servers)).
+    pub fn proxy(mut self, url: impl Into<String>) -> Options {
+        self.proxy = Some(Zeroizing::new(url.into()));
+        self
+    }
+
+    /// Take the HTTP proxy from the environment, as curl does (default off). The variables are
+    /// read at every connection attempt, lowercase name first, an empty value meaning unset:
+    ///
+    /// * `wss://` and `tls://` servers: `https_proxy` or `HTTPS_PROXY`;
+    /// * `ws://` and `nats://` servers: `http_proxy` (lowercase only: like curl, natsws ignores
+    ///   `HTTP_PROXY`, which a CGI program may inherit from a request header);
+    /// * otherwise `all_proxy` or `ALL_PROXY`;
+    /// * no proxy when the server's host matches `no_proxy` or `NO_PROXY`: a comma-separated
+    ///   list where `*` matches everything, a name matches itself and its subdomains
+    ///   (`example.com` or `.example.com`), an IP address matches itself and `addr/bits` a CIDR
+    ///   range. Names are not resolved, so `localhost` does not cover `127.0.0.1`.
+    ///
+    /// The values take the form [`proxy`](Options::proxy) takes (`http://` or no scheme); any
+    /// other (`socks5://`, `https://`) fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) rather than silently
+    /// connecting directly.
+    pub fn proxy_from_env(mut self, on: bool) -> Options {
+        self.proxy_from_env = on;
+        self
+    }
+
     /// Connects to one of `servers`: one URL, a comma-separated list, or a slice. They form
     /// the server pool (shuffled unless [`no_randomize`](Options::no_randomize)); each is
     /// tried once, and the first that answers is used, unless
     /// [`retry_on_initial_connect`](Options::retry_on_initial_connect) says to keep trying in
     /// the background. Schemes: `nats://` (TCP), `tls://`, `ws://`, `wss://`, mixed as you
     /// like; a URL without a scheme means `nats://` (note: nats.ws assumes `wss://` instead).
+    ///
+    /// Every option is checked first: a value that cannot work fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) naming the option.
     pub fn connect(self, servers: impl IntoServerList) -> Result<Connection> {
+        self.validate()?;
         self.check_auth()?;
         Connection::connect_with(self, servers.into_server_list())
+    }
+
+    /// Refuses values that cannot work, naming the option.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |option: &str, why: &str| {
+            Err(Error::new(
+                ErrorKind::InvalidOption,
+                format!("{option}: {why}"),
+            ))
+        };
+        if crate::subject::validate_publish(&self.inbox_prefix).is_err() {
+            return bad(
+                "inbox_prefix",
+                "must be a subject without wildcards or whitespace (like \"_INBOX\")",
+            );
+        }
+        for (option, d) in [
+            ("request_timeout", self.request_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("flush_timeout", self.flush_timeout),
+        ] {
+            if d.is_zero() {
+                return bad(option, "must be longer than zero");
+            }
+        }
+        if self.max_pings_out == 0 {
+            return bad("max_pings_out", "must be at least 1");
+        }
+        if self.max_control_line < MIN_CONTROL_LINE {
+            return bad(
+                "max_control_line",
+                &format!("must be at least {MIN_CONTROL_LINE} bytes"),
+            );
+        }
+        if self.write_buffer == 0 || self.write_buffer > MAX_BUFFER {
+            return bad(
+                "write_buffer",
+                &format!("must be between 1 byte and {MAX_BUFFER} bytes"),
+            );
+        }
+        if self.reconnect_buffer > MAX_BUFFER {
+            return bad(
+                "reconnect_buffer_size",
+                &format!("must be at most {MAX_BUFFER} bytes (0 turns it off)"),
+            );
+        }
+        for (name, value) in &self.ws_headers {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+            if !token {
+                return bad(
+                    "websocket_header",
+                    &format!("'{name}' is not a header name"),
+                );
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return bad(
+                    "websocket_header",
+                    &format!("the value of '{name}' has a line break"),
+                );
+            }
+        }
+        if let Some(origin) = &self.ws_origin {
+            if origin.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return bad("websocket_origin", "has a line break");
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
+            crate::transport::Proxy::parse(proxy)?;
+        }
+        crate::transport::check_proxy_env(self)?;
+        Ok(())
     }
 
     /// Fails early on credentials that cannot work (a malformed seed or creds text).
@@ -615,23 +762,102 @@ impl fmt::Debug for Options {
             )
             .field("ws_origin", &self.ws_origin)
             .field("ws_headers_callback", &self.ws_headers_callback.is_some())
+            .field("ws_compression", &self.ws_compression)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| crate::transport::Proxy::parse(p).map_err(|_| "<invalid>")),
+            )
+            .field("proxy_from_env", &self.proxy_from_env)
             .field("auth", &self.auth)
             .finish()
     }
 }
+
+/// The shortest control line limit that still fits INFO and MSG lines of ordinary subjects.
+const MIN_CONTROL_LINE: usize = 256;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn every_invalid_option_is_refused_by_name() {
+        let cases: Vec<(Options, &str)> = vec![
+            (Options::new().inbox_prefix("my inbox"), "inbox_prefix"),
+            (Options::new().inbox_prefix(""), "inbox_prefix"),
+            (Options::new().inbox_prefix("_INBOX.*"), "inbox_prefix"),
+            (
+                Options::new().request_timeout(Duration::ZERO),
+                "request_timeout",
+            ),
+            (
+                Options::new().connect_timeout(Duration::ZERO),
+                "connect_timeout",
+            ),
+            (
+                Options::new().flush_timeout(Duration::ZERO),
+                "flush_timeout",
+            ),
+            (Options::new().max_pings_out(0), "max_pings_out"),
+            (Options::new().max_control_line(10), "max_control_line"),
+            (Options::new().write_buffer(0), "write_buffer"),
+            (Options::new().write_buffer(MAX_BUFFER + 1), "write_buffer"),
+            (
+                Options::new().reconnect_buffer_size(MAX_BUFFER + 1),
+                "reconnect_buffer_size",
+            ),
+            (
+                Options::new().websocket_header("X Bad", "v"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_header("X-Ok", "a\r\nb"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_origin("http://a\r\n"),
+                "websocket_origin",
+            ),
+            (Options::new().proxy("socks5://h:1080"), "proxy"),
+            (Options::new().proxy("http://u:p@h:99999"), "proxy"),
+        ];
+        for (o, name) in cases {
+            let e = o.validate().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidOption, "{name}");
+            assert!(e.to_string().contains(name), "{name}: {e}");
+        }
+        Options::new().validate().unwrap();
+        Options::new()
+            .inbox_prefix("_MY.INBOX")
+            .write_buffer(1)
+            .reconnect_buffer_size(0)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let o = Options::new()
             .user_and_password("alice", "pw-s3cret")
             .token("tok-s3cret")
-            .websocket_header("Authorization", "Bearer hdr-s3cret");
+            .websocket_header("Authorization", "Bearer hdr-s3cret")
+            .proxy("http://proxy-user:proxy-s3cret@proxy.example:3128");
         let s = format!("{o:?}");
         assert!(!s.contains("s3cret"), "{s}");
+        // Not even encoded (the Basic credentials).
+        assert!(!s.contains(&data_encoding::BASE64.encode(b"proxy-user:proxy-s3cret")));
         assert!(s.contains("alice") && s.contains("Authorization"));
+        assert!(s.contains("proxy.example") && s.contains("3128"), "{s}");
+        // An invalid proxy URL is not printed at all (it may hold credentials).
+        let s = format!("{:?}", Options::new().proxy("ftp://u:s3cret@h"));
+        assert!(!s.contains("s3cret"), "{s}");
+        let e = Options::new()
+            .proxy("ftp://u:s3cret@h")
+            .validate()
+            .unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 }

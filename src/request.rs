@@ -86,18 +86,24 @@ impl RequestMany {
         payload: &[u8],
         opts: RequestManyOptions,
     ) -> Result<RequestMany> {
+        let total = opts.max_wait.unwrap_or(shared.opts.request_timeout);
+        let deadline = crate::time::deadline_after(total);
         let (reply, rx) = shared.register_waiter(subject, true)?;
-        if let Err(e) = shared.publish_urgent(subject, Some(&reply), opts.headers.as_ref(), payload)
-        {
+        if let Err(e) = shared.publish_urgent(
+            subject,
+            Some(&reply),
+            opts.headers.as_ref(),
+            payload,
+            Some(deadline),
+        ) {
             shared.remove_waiter(&reply);
             return Err(e);
         }
-        let total = opts.max_wait.unwrap_or(shared.opts.request_timeout);
         Ok(RequestMany {
             shared,
             reply,
             rx,
-            deadline: crate::time::deadline_after(total),
+            deadline,
             opts,
             count: 0,
             done: false,

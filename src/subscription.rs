@@ -3,11 +3,12 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError};
 
-use crate::connection::shared::{Delivery, SubCounters};
+use crate::connection::table::{held, Delivery, SubCounters};
 use crate::connection::Handle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
@@ -34,6 +35,10 @@ pub struct Subscription {
     queue: Option<String>,
     rx: Receiver<Delivery>,
     counters: Arc<SubCounters>,
+    /// The first message must arrive by then, or the subscription ends.
+    first_deadline: Option<Instant>,
+    /// Set once the first-message timeout passed: the error every later call returns.
+    expired: OnceLock<Error>,
 }
 
 impl Subscription {
@@ -44,6 +49,7 @@ impl Subscription {
         queue: Option<String>,
         rx: Receiver<Delivery>,
         counters: Arc<SubCounters>,
+        first_timeout: Option<Duration>,
     ) -> Subscription {
         Subscription {
             handle,
@@ -52,6 +58,8 @@ impl Subscription {
             queue,
             rx,
             counters,
+            first_deadline: first_timeout.map(crate::time::deadline_after),
+            expired: OnceLock::new(),
         }
     }
 
@@ -74,13 +82,12 @@ impl Subscription {
         self.counters.taken_msgs.fetch_add(1, Ordering::Relaxed);
         self.counters
             .taken_bytes
-            .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
+            .fetch_add(held(msg) as u64, Ordering::Relaxed);
     }
 
     fn ended(&self) -> Error {
-        let shared = &self.handle.shared;
-        if let Some(e) = &shared.write.lock().error {
-            return e.clone();
+        if let Some(e) = self.handle.shared.outbound.error() {
+            return e;
         }
         Error::new(
             ErrorKind::Unsubscribed,
@@ -88,38 +95,109 @@ impl Subscription {
         )
     }
 
-    /// Waits up to `timeout` for the next message.
-    ///
-    /// Errors: [`ErrorKind::Timeout`] when nothing came; [`ErrorKind::PermissionViolation`] when
-    /// the server refused the subscription; [`ErrorKind::Unsubscribed`] or
-    /// [`ErrorKind::Closed`] once it has ended and its queue is empty.
-    pub fn next_timeout(&self, timeout: Duration) -> Result<Message> {
-        match self.rx.recv_timeout(timeout) {
+    /// The one receive path: the next message, waiting until `deadline` (`None`: no limit).
+    /// Applies the first-message timeout ([`SubscribeOptions::timeout`]); with `report_drops`,
+    /// reports drops once per episode (only `next_timeout` does, as nats.go's `NextMsg`).
+    fn recv(&self, deadline: Option<Instant>, report_drops: bool) -> Result<Message> {
+        if let Some(e) = self.expired.get() {
+            return Err(e.clone());
+        }
+        let c = &self.counters;
+        if report_drops {
+            let dropped = c.dropped.load(Ordering::Relaxed);
+            let reported = c.dropped_reported.swap(dropped, Ordering::Relaxed);
+            if dropped > reported {
+                return Err(Error::new(
+                    ErrorKind::SlowConsumer,
+                    format!(
+                        "{} messages on '{}' dropped: the subscription's pending limits were reached",
+                        dropped - reported,
+                        self.subject
+                    ),
+                ));
+            }
+        }
+        let mut until = deadline;
+        let mut first_due = None;
+        if let Some(fd) = self.first_deadline {
+            match c.first_at.get() {
+                Some(t) if *t <= fd => {}
+                _ if Instant::now() >= fd => return Err(self.expire()),
+                _ => {
+                    first_due = Some(fd);
+                    until = Some(until.map_or(fd, |d| d.min(fd)));
+                }
+            }
+        }
+        let got = match until {
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(d) => self.rx.recv_deadline(d),
+        };
+        match got {
             Ok(Delivery::Msg(m)) => {
                 self.taken(&m);
                 Ok(m)
             }
             Ok(Delivery::Err(e)) => Err(e),
+            Err(RecvTimeoutError::Timeout) if first_due.is_some_and(|fd| Instant::now() >= fd) => {
+                Err(self.expire())
+            }
             Err(RecvTimeoutError::Timeout) => Err(Error::new(
                 ErrorKind::Timeout,
-                format!("no message on '{}' within {timeout:?}", self.subject),
+                format!("no message on '{}' in time", self.subject),
             )),
             Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
         }
     }
 
+    /// No first message came within the subscription's timeout: it ends (nats.ws `timeout`).
+    fn expire(&self) -> Error {
+        let e = self
+            .expired
+            .get_or_init(|| {
+                let _ = self.handle.shared.unsubscribe(self.sid, None);
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no message on '{}' within the subscription's timeout; it has ended",
+                        self.subject
+                    ),
+                )
+            })
+            .clone();
+        e
+    }
+
+    /// Waits up to `timeout` for the next message.
+    ///
+    /// Errors: [`ErrorKind::Timeout`] when nothing came (or, once and for good, when the
+    /// subscription's own first-message timeout passed: see [`SubscribeOptions::timeout`]);
+    /// [`ErrorKind::PermissionViolation`] when the server refused the subscription;
+    /// [`ErrorKind::Unsubscribed`] or [`ErrorKind::Closed`] once it has ended and its queue is
+    /// empty.
+    ///
+    /// Once per episode of drops (the pending limits were reached and messages were dropped
+    /// since the last call), it returns [`ErrorKind::SlowConsumer`] instead, as nats.go's
+    /// `NextMsg` does; the queued messages stay and the next call returns them.
+    pub fn next_timeout(&self, timeout: Duration) -> Result<Message> {
+        self.recv(Some(crate::time::deadline_after(timeout)), true)
+            .map_err(|e| match e.kind() {
+                ErrorKind::Timeout if self.expired.get().is_none() => Error::new(
+                    ErrorKind::Timeout,
+                    format!("no message on '{}' within {timeout:?}", self.subject),
+                ),
+                _ => e,
+            })
+    }
+
     /// The next message if one is queued, without waiting.
     pub fn try_next(&self) -> Option<Message> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(Delivery::Msg(m)) => {
-                    self.taken(&m);
-                    return Some(m);
-                }
-                Ok(Delivery::Err(e)) => log::debug!("subscription ended: {e}"),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return None,
-            }
-        }
+        self.recv(Some(Instant::now()), false).ok()
+    }
+
+    /// The next message, blocking; `Err` with why the subscription ended.
+    pub(crate) fn next_or_end(&self) -> Result<Message> {
+        self.recv(None, false)
     }
 
     /// A blocking iterator over this subscription's messages, by reference.
@@ -133,7 +211,31 @@ impl Subscription {
     }
 
     fn blocking_next(&self) -> Option<Message> {
-        match self.rx.recv() {
+        match self.next_or_end() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                log::debug!("subscription ended: {e}");
+                None
+            }
+        }
+    }
+
+    /// The queue's receiving end, so one thread can wait on several subscriptions at once
+    /// with crossbeam's `Select` (the services' discovery thread, whose subscriptions have no
+    /// first-message timeout). Read what it selects with [`accept`](Subscription::accept).
+    #[cfg_attr(not(feature = "service"), allow(dead_code))]
+    pub(crate) fn receiver(&self) -> &Receiver<Delivery> {
+        &self.rx
+    }
+
+    /// What `next` makes of one receive on [`receiver`](Subscription::receiver): the message
+    /// (counted as read), or `None` once the subscription has ended.
+    #[cfg_attr(not(feature = "service"), allow(dead_code))]
+    pub(crate) fn accept(
+        &self,
+        received: std::result::Result<Delivery, RecvError>,
+    ) -> Option<Message> {
+        match received {
             Ok(Delivery::Msg(m)) => {
                 self.taken(&m);
                 Some(m)
@@ -143,6 +245,15 @@ impl Subscription {
                 None
             }
             Err(_) => None,
+        }
+    }
+
+    /// Unsubscribes through a shared reference, if still subscribed (what dropping does; a
+    /// service endpoint shares its subscription with the requests it hands out).
+    pub(crate) fn unsubscribe_now(&self) {
+        let shared = &self.handle.shared;
+        if shared.is_subscribed(self.sid) {
+            let _ = shared.unsubscribe(self.sid, None);
         }
     }
 
@@ -164,17 +275,15 @@ impl Subscription {
     /// then yields them and ends. Nothing already sent to this subscription is lost.
     pub fn drain(&self) -> Result<()> {
         let shared = &self.handle.shared;
-        let unsub = |b: &mut Vec<u8>| crate::proto::encode::unsub(b, self.sid, None);
-        shared.send_raw(unsub)?;
-        let r = shared.flush(shared.opts.drain_timeout);
-        shared.forget_sub(self.sid);
-        if r.is_err() {
-            // The UNSUB may have gone down with a connection while a reconnect replayed the
-            // SUB. Now that the entry is gone nothing replays it: say UNSUB again (a no-op
-            // while disconnected, and harmless if the server already has it).
-            let _ = shared.send_raw(unsub);
-        }
-        r
+        shared.drain_subscription(self.sid, shared.opts.drain_timeout)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<crate::connection::Shared> {
+        &self.handle.shared
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<SubCounters> {
+        &self.counters
     }
 
     /// Messages dropped because this subscription's pending limits were reached.
@@ -187,7 +296,8 @@ impl Subscription {
         self.counters.taken_msgs.load(Ordering::Relaxed)
     }
 
-    /// Messages and payload bytes queued and not yet read.
+    /// Messages queued and not yet read, and the bytes they hold (payload, headers, subject,
+    /// reply, and a fixed per-message overhead: what the pending byte limit counts).
     pub fn pending(&self) -> (usize, usize) {
         let c = &self.counters;
         let bytes = c
@@ -196,6 +306,33 @@ impl Subscription {
             .saturating_sub(c.taken_bytes.load(Ordering::Relaxed));
         (self.rx.len(), bytes as usize)
     }
+}
+
+/// [`Subscription::drain`] for several subscriptions of one connection with a single round
+/// trip bounded by `timeout` (a service's stop drains its endpoints, then its nine discovery
+/// subscriptions, this way).
+#[cfg_attr(not(feature = "service"), allow(dead_code))]
+pub(crate) fn drain_all(subs: &[&Subscription], timeout: Duration) -> Result<()> {
+    let Some(first) = subs.first() else {
+        return Ok(());
+    };
+    let shared = &first.handle.shared;
+    for sub in subs {
+        shared.send_control(|b| crate::proto::encode::unsub(b, sub.sid, None))?;
+    }
+    let r = shared.flush(timeout);
+    for sub in subs {
+        shared.forget_sub(sub.sid);
+    }
+    if r.is_err() {
+        // The UNSUBs may have gone down with a connection while a reconnect replayed the
+        // SUBs. Now that the entries are gone nothing replays them: say UNSUB again (a no-op
+        // while disconnected, and harmless if the server already has them).
+        for sub in subs {
+            let _ = shared.send_control(|b| crate::proto::encode::unsub(b, sub.sid, None));
+        }
+    }
+    r
 }
 
 impl Iterator for Subscription {
@@ -228,11 +365,7 @@ impl<'a> IntoIterator for &'a Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let shared = &self.handle.shared;
-        let live = shared.subs.lock().contains_key(&self.sid);
-        if live {
-            let _ = shared.unsubscribe(self.sid, None);
-        }
+        self.unsubscribe_now();
     }
 }
 
@@ -244,4 +377,62 @@ impl fmt::Debug for Subscription {
             .field("queue", &self.queue)
             .finish()
     }
+}
+
+/// Options for [`Connection::subscribe_with`](crate::Connection::subscribe_with) and
+/// [`Connection::subscribe_with_handler`](crate::Connection::subscribe_with_handler), as nats.ws's
+/// `SubscriptionOptions`.
+#[derive(Debug, Clone, Default)]
+pub struct SubscribeOptions {
+    pub(crate) queue: Option<String>,
+    pub(crate) max: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl SubscribeOptions {
+    /// No queue group, no limit, no timeout.
+    pub fn new() -> SubscribeOptions {
+        SubscribeOptions::default()
+    }
+
+    /// Join queue group `queue`: each message goes to one member of the group.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// End after `n` messages (sent with the SUB as `UNSUB sid n`, as nats.ws's `max`).
+    pub fn max(mut self, n: u64) -> Self {
+        self.max = Some(n);
+        self
+    }
+
+    /// End the subscription with [`ErrorKind::Timeout`] if no first message arrives within
+    /// `timeout` of subscribing (nats.ws's `timeout`; the first message cancels it).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// One subscription of a connection, from [`Connection::subscriptions`](crate::Connection::subscriptions).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    /// The subscription id used on the wire.
+    pub sid: u64,
+    /// The subject (possibly with wildcards).
+    pub subject: String,
+    /// The queue group, if any.
+    pub queue: Option<String>,
+    /// Messages queued and not yet read.
+    pub pending_msgs: u64,
+    /// Bytes those messages hold (what the pending byte limit counts).
+    pub pending_bytes: u64,
+    /// Messages read so far.
+    pub delivered: u64,
+    /// Messages dropped because the pending limits were reached.
+    pub dropped: u64,
+    /// The total after which the subscription ends, if one was set.
+    pub max: Option<u64>,
 }

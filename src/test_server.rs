@@ -121,6 +121,7 @@ pub struct Builder {
     server_cert_names: Option<Vec<String>>,
     extra_config: String,
     websocket_config: String,
+    websocket_compression: bool,
     args: Vec<String>,
     jetstream: bool,
     /// A CA (cert PEM, key PEM) to sign the server certificate with, instead of a new one.
@@ -201,6 +202,13 @@ impl Builder {
     pub fn websocket_config(mut self, lines: &str) -> Self {
         self.websocket_config.push_str(lines);
         self.websocket_config.push('\n');
+        self
+    }
+
+    /// Whether the WebSocket listener accepts permessage-deflate (`compression: true` in the
+    /// `websocket` block; default off, as nats-server's default).
+    pub fn websocket_compression(mut self, on: bool) -> Self {
+        self.websocket_compression = on;
         self
     }
 
@@ -651,6 +659,9 @@ impl NatsServer {
                 let _ = writeln!(c, "  {tls_block}");
             } else {
                 c.push_str("  no_tls: true\n");
+            }
+            if self.builder.websocket_compression {
+                c.push_str("  compression: true\n");
             }
             if !self.builder.websocket_config.is_empty() {
                 c.push_str("  # From Builder::websocket_config.\n");

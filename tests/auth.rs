@@ -325,7 +325,7 @@ fn jwt_expiring_while_connected_is_authentication_expired() {
         .unwrap();
     let events = nc.events();
     let err = wait_event(&events, |ev| match ev {
-        Event::Disconnected { reason } => Some(reason.clone()),
+        Event::Disconnected { reason, .. } => Some(reason.clone()),
         Event::Closed {
             reason: Some(reason),
         } => Some(reason.clone()),

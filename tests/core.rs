@@ -347,12 +347,12 @@ fn closed_and_events(t: Transport) {
     }
     let waiter = {
         let nc = nc.clone();
-        std::thread::spawn(move || nc.closed())
+        std::thread::spawn(move || nc.closed_timeout(WAIT).expect("closed in time"))
     };
     nc.close().unwrap();
     let reason = waiter.join().unwrap();
     assert!(reason.is_none(), "closed by the user: {reason:?}");
-    assert!(nc.closed().is_none());
+    assert!(nc.closed_timeout(WAIT).expect("closed in time").is_none());
     assert!(nc.close_reason().is_none());
     assert_eq!(nc.state(), State::Closed);
     // Closed may be emitted just after the state changes: wait for it (bounded).

@@ -44,7 +44,8 @@ fn max_payload_violation(t: Transport) {
     // Headers count: headers + payload must fit.
     let mut h = Headers::new();
     h.insert("X-Some-Header", "some value");
-    let hlen = h.encoded_len();
+    // The header block as it goes on the wire.
+    let hlen = "NATS/1.0\r\nX-Some-Header: some value\r\n\r\n".len();
     assert_kind(
         nc.publish_with_headers("big", &h, vec![3u8; 2048 - hlen + 1]),
         ErrorKind::MaxPayload,
@@ -245,6 +246,10 @@ fn slow_consumer(t: Transport) {
         .map(|m| u32::from_be_bytes(m.payload[..].try_into().unwrap()))
         .collect();
     assert_eq!(kept, (0..10).collect::<Vec<_>>());
+    // The reader of the subscription learns of the drops once, as nats.go's NextMsg says it.
+    let e = slow.next_timeout(WAIT).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SlowConsumer, "{e}");
+    assert!(e.to_string().contains("90 messages"), "{e}");
     // Once caught up, delivery resumes.
     pb.publish("slow", "again").unwrap();
     assert_eq!(&next(&slow).payload[..], b"again");
@@ -261,9 +266,19 @@ fn slow_consumer(t: Transport) {
     }
     pb.flush().unwrap();
     nb.flush().unwrap();
-    assert_eq!(slow.pending(), (10, 1000));
-    assert_eq!(slow.dropped(), 40);
-    assert_eq!(slow.try_iter().count(), 10);
+    // The byte limit counts what a queued message holds (payload, subject, a fixed overhead),
+    // so fewer than ten 100-byte messages fit in 1000 bytes, and the next would not.
+    let (n, bytes) = slow.pending();
+    assert!(n >= 1 && bytes <= 1000, "{n} messages, {bytes} bytes");
+    assert_eq!(bytes % n, 0, "every message counts the same");
+    let per = bytes / n;
+    assert!(
+        per >= 100 + "slow.bytes".len(),
+        "{per} bytes counted per message"
+    );
+    assert!(bytes + per > 1000, "one more would have fit");
+    assert_eq!(slow.dropped(), 50 - n as u64);
+    assert_eq!(slow.try_iter().count(), n);
     nb.close().unwrap();
     pb.close().unwrap();
 }

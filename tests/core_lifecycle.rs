@@ -168,7 +168,7 @@ fn close_while_publishing(t: Transport) {
     nc.close().unwrap();
     nc.close().unwrap();
     assert_eq!(nc.state(), State::Closed);
-    assert!(nc.closed().is_none());
+    assert!(nc.closed_timeout(WAIT).expect("closed in time").is_none());
     assert_kind(nc.flush(), ErrorKind::Closed);
 }
 
@@ -226,7 +226,10 @@ fn server_killed(t: Transport) {
     let reason = reason.expect("closed on an error");
     assert_ne!(reason.kind(), ErrorKind::Closed, "{reason}");
     assert_eq!(nc.state(), State::Closed);
-    let why = nc.closed().expect("closed() returns the error");
+    let why = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("closed() returns the error");
     assert_eq!(why.kind(), reason.kind());
     assert!(nc.close_reason().is_some());
     let (r, took) = pending.join().unwrap();

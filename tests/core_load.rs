@@ -103,7 +103,7 @@ fn one_mib_payloads(t: Transport) {
     // The largest message allowed, with headers.
     let mut h = natsws::Headers::new();
     h.insert("Big", "yes");
-    let p = pattern(99, 2 * MIB - h.encoded_len());
+    let p = pattern(99, 2 * MIB - "NATS/1.0\r\nBig: yes\r\n\r\n".len());
     pb.publish_with_headers("big", &h, &p).unwrap();
     let m = next(&sub);
     assert!(m.payload[..] == p[..]);

@@ -123,6 +123,8 @@ fn auto_unsubscribe_counts_dropped_messages() {
     let end = loop {
         match sub.next_timeout(WAIT) {
             Ok(m) => got.push(m),
+            // Reported once before the queued messages go on.
+            Err(e) if e.kind() == ErrorKind::SlowConsumer => continue,
             Err(e) => break e,
         }
     };

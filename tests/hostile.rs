@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use natsws::{ErrorKind, Options};
 
+/// The longest any wait here may take before the test fails instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
 const INFO: &[u8] = b"INFO {\"server_id\":\"fake\",\"version\":\"2.15.1\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n";
 
 /// A one-connection server running `script` on the accepted socket.
@@ -134,7 +137,10 @@ fn after_handshake(bytes: &'static [u8], kind: ErrorKind) {
     });
     let nc = quick().connect(url.as_str()).unwrap();
     let events = nc.events();
-    let reason = nc.closed().expect("closed on an error");
+    let reason = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("closed on an error");
     assert_eq!(reason.kind(), kind, "{reason}");
     // Later calls fail with Closed, and carry the reason as their source.
     let publish = nc.publish("x", "y").unwrap_err();
@@ -259,7 +265,10 @@ fn server_ping_is_answered() {
     });
     let nc = quick().connect(url.as_str()).unwrap();
     // The fake hangs up once it has its PONG, which ends the connection.
-    let reason = nc.closed().expect("the fake hung up");
+    let reason = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("the fake hung up");
     assert_eq!(reason.kind(), ErrorKind::Disconnected, "{reason}");
     h.join().unwrap();
 }
@@ -278,7 +287,10 @@ fn unanswered_pings_make_the_connection_stale() {
         .max_pings_out(2)
         .connect(url.as_str())
         .unwrap();
-    let reason = nc.closed().expect("stale");
+    let reason = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("stale");
     assert_eq!(reason.kind(), ErrorKind::StaleConnection, "{reason}");
     // Three intervals: two pings go out unanswered, the third tick declares it stale.
     assert!(start.elapsed() >= Duration::from_millis(150));

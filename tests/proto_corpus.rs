@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use natsws::proto::testing::{feed, seeded_chunks, OwnedOp};
-use natsws::proto::{Limits, ServerInfo};
+use natsws::fuzzing::{feed, seeded_chunks, Limits, OwnedOp};
+use natsws::ServerInfo;
 
 #[test]
 fn corpus_replays() {
@@ -46,7 +46,7 @@ fn corpus_replays() {
                     assert!(!info.server_id.is_empty() && info.max_payload > 0, "{name}");
                 }
                 OwnedOp::HMsg { headers, .. } => {
-                    natsws::Headers::parse(headers).unwrap();
+                    natsws::fuzzing::parse_headers(headers).unwrap();
                 }
                 _ => {}
             }

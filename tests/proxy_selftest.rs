@@ -127,6 +127,10 @@ fn forwards_both_ways() {
     t.join().unwrap();
     assert_eq!(proxy.connections(), 1);
     assert_eq!(proxy.active(), 1);
+    // Every byte counted once in each direction (the echo sent back all it got).
+    let total = 5 + data.len() as u64;
+    assert_eq!(proxy.bytes_up(), total);
+    assert_eq!(proxy.bytes_down(), total);
     // A client's close reaches the server and back; the proxy forgets the connection.
     conn.shutdown(Shutdown::Write).unwrap();
     assert!(read_to_close(&mut conn).is_empty());

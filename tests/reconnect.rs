@@ -251,7 +251,10 @@ fn gives_up_after_max_reconnects(t: Transport) {
     assert!(disconnected, "no Disconnected before Closed");
     let reason = reason.expect("closed on an error");
     assert_eq!(reason.kind(), ErrorKind::Io, "{reason}");
-    let why = nc.closed().expect("closed() returns why");
+    let why = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("closed() returns why");
     assert_eq!(why.kind(), reason.kind(), "{why}");
     assert_eq!(nc.state(), State::Closed);
     assert_eq!(nc.connected_url(), None);
@@ -473,7 +476,10 @@ fn same_auth_error_twice_closes(t: Transport) {
     let reason = reason.expect("closed on an error");
     assert_eq!(reason.kind(), ErrorKind::Authorization, "{reason}");
     assert!(!reason.to_string().contains("first"), "{reason}");
-    let why = nc.closed().expect("closed() returns why");
+    let why = nc
+        .closed_timeout(WAIT)
+        .expect("closed in time")
+        .expect("closed() returns why");
     assert_eq!(why.kind(), ErrorKind::Authorization, "{why}");
     eprintln!(
         "{}: closed {:?} after the restart with another password",

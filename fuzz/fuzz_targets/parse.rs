@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use natsws::proto::testing::{feed, seeded_chunks, OwnedOp};
-use natsws::proto::{Limits, ServerInfo};
-use natsws::Headers;
+use natsws::fuzzing::{feed, seeded_chunks, Limits, OwnedOp};
+use natsws::ServerInfo;
+
 
 fuzz_target!(|data: &[u8]| {
     let Some(&seed) = data.first() else { return };
@@ -32,12 +32,12 @@ fuzz_target!(|data: &[u8]| {
 
 /// Parsing never panics; valid parsed headers survive encode → parse unchanged.
 fn check_headers(block: &[u8]) {
-    if let Ok(h) = Headers::parse(block) {
+    if let Ok(h) = natsws::fuzzing::parse_headers(block) {
         if h.validate().is_ok() {
             let mut out = Vec::new();
-            h.encode(&mut out);
-            assert_eq!(out.len(), h.encoded_len());
-            assert_eq!(Headers::parse(&out).unwrap(), h);
+            natsws::fuzzing::encode_headers(&h, &mut out);
+            assert_eq!(out.len(), natsws::fuzzing::headers_len(&h));
+            assert_eq!(natsws::fuzzing::parse_headers(&out).unwrap(), h);
         }
     }
 }

@@ -1,9 +1,8 @@
 //! One connection attempt: transport, then INFO → CONNECT → PING → PONG, all inside one
 //! deadline. Runs on the caller's thread before the reader and writer start.
 
-use std::time::Instant;
-
-use crate::connection::reader::{self, ReadBuf};
+use crate::callback::contain;
+use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error;
 use crate::connection::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
@@ -31,17 +30,19 @@ pub(crate) fn establish(
         require_tls: opts.require_tls,
         tls_first: opts.tls_first,
         ws: &ws,
-        max_control_line: opts.max_control_line,
+        proxy: transport::proxy_for(opts, url)?,
         deadline,
     };
-    let mut conn = transport::connect(url, &setup, kick)?;
-    match run(shared, url, &mut conn, deadline) {
-        Ok(rest) => Ok(Established { conn, rest }),
-        Err(e) => {
-            conn.shutdown();
-            Err(e)
-        }
+    let conn = transport::connect(url, &setup, kick.clone())?;
+    let socket = conn
+        .socket
+        .try_clone()
+        .map_err(|e| Error::io("cloning the socket", e))?;
+    let r = run(shared, url, conn, &setup, kick);
+    if r.is_err() {
+        let _ = socket.shutdown(std::net::Shutdown::Both);
     }
+    r
 }
 
 /// The upgrade request's extra headers for this attempt: the static ones, the Origin, then the
@@ -50,39 +51,51 @@ fn ws_setup(shared: &Shared, url: &ServerUrl) -> Result<WsSetup> {
     let opts = &shared.opts;
     let mut headers = Vec::new();
     if !url.scheme.is_websocket() {
-        return Ok(WsSetup { headers });
+        return Ok(WsSetup::default());
     }
     headers.extend(opts.ws_headers.iter().cloned());
     if let Some(origin) = &opts.ws_origin {
         headers.push(("Origin".to_string(), origin.clone()));
     }
     if let Some(cb) = &opts.ws_headers_callback {
-        let extra = cb().map_err(|e| {
-            Error::new(
-                ErrorKind::WebSocket,
-                format!("the WebSocket headers callback failed: {e}"),
-            )
+        let extra = contain("WebSocket headers", || {
+            cb().map_err(|e| {
+                Error::new(
+                    ErrorKind::WebSocket,
+                    format!("the WebSocket headers callback failed: {e}"),
+                )
+            })
         })?;
         headers.extend(extra);
     }
-    Ok(WsSetup { headers })
+    Ok(WsSetup {
+        headers,
+        compression: opts.ws_compression,
+    })
 }
 
 fn run(
     shared: &Shared,
     url: &ServerUrl,
-    conn: &mut Connected,
-    deadline: Instant,
-) -> Result<ReadBuf> {
+    mut conn: Connected,
+    setup: &Setup<'_>,
+    kick: Kick,
+) -> Result<Established> {
+    let deadline = setup.deadline;
     transport::set_deadline(&conn.socket, Some(deadline))?;
-    let mut rb = ReadBuf::new(std::mem::take(&mut conn.prefix));
-    let limits = reader::limits(shared);
+    let mut rb = ReadBuf::new(Vec::new());
+    // Before INFO we know nothing of the server: an INFO (a big cluster's connect_urls) may be
+    // long, but not longer than 1 MiB.
+    let first = crate::proto::Limits {
+        max_control_line: shared.opts.max_control_line,
+        max_payload: 1024 * 1024,
+    };
 
     // INFO
     let info = loop {
-        match crate::proto::parse(rb.data(), &limits)? {
+        match crate::proto::parse(rb.data(), &first)? {
             Parsed::Op(ServerOp::Info(json), n) => {
-                reader::trace_in(&rb.data()[..n]);
+                trace_in(&rb.data()[..n]);
                 let info = ServerInfo::parse(json)?;
                 rb.consume(n);
                 break info;
@@ -94,10 +107,31 @@ fn run(
                     format!("{url} did not start with INFO"),
                 ))
             }
-            Parsed::Incomplete { need } => fill(conn, &mut rb, need, "waiting for INFO")?,
+            Parsed::Incomplete { need } => fill(&mut conn, &mut rb, need, "waiting for INFO")?,
         }
     };
-    reader::update_info(shared, info.clone());
+    shared.update_info(info.clone());
+    conn.writer.set_max_payload(info.max_payload);
+
+    // TLS after INFO, on nats:// and tls:// (the server said nothing more: nothing is lost).
+    if conn.may_upgrade {
+        let wanted = url.scheme.is_tls() || setup.require_tls;
+        if wanted && !info.tls_required && !info.tls_available {
+            return Err(Error::new(
+                ErrorKind::Tls,
+                format!("TLS is required but the server at {url} does not offer it"),
+            ));
+        }
+        if wanted || info.tls_required {
+            if !rb.data().is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    "the server sent more than INFO before the TLS handshake",
+                ));
+            }
+            conn = transport::start_tls(conn, url, setup, kick)?;
+        }
+    }
 
     // CONNECT + PING
     let connect = connect_info(shared, url, &info, conn.tls)?;
@@ -111,10 +145,11 @@ fn run(
         .map_err(|e| Error::io(format!("sending CONNECT to {url}"), e))?;
 
     // PONG (answering PINGs, taking INFO updates, failing on -ERR)
+    let limits = readbuf::limits(shared);
     loop {
         match crate::proto::parse(rb.data(), &limits)? {
             Parsed::Op(op, n) => {
-                reader::trace_in(&rb.data()[..n]);
+                trace_in(&rb.data()[..n]);
                 match op {
                     ServerOp::Pong => {
                         rb.consume(n);
@@ -126,7 +161,7 @@ fn run(
                             .write_all(encode::PONG)
                             .map_err(|e| Error::io("answering PING", e))?
                     }
-                    ServerOp::Info(json) => reader::update_info(shared, ServerInfo::parse(json)?),
+                    ServerOp::Info(json) => shared.update_info(ServerInfo::parse(json)?),
                     ServerOp::Ok => {}
                     ServerOp::Err(text) => return Err(server_error::classify(text)),
                     ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
@@ -138,11 +173,11 @@ fn run(
                 }
                 rb.consume(n);
             }
-            Parsed::Incomplete { need } => fill(conn, &mut rb, need, "waiting for PONG")?,
+            Parsed::Incomplete { need } => fill(&mut conn, &mut rb, need, "waiting for PONG")?,
         }
     }
-    transport::set_deadline(&conn.socket, None)?;
-    Ok(rb)
+    transport::set_serving(&conn.socket)?;
+    Ok(Established { conn, rest: rb })
 }
 
 fn fill(conn: &mut Connected, rb: &mut ReadBuf, need: usize, what: &str) -> Result<()> {
@@ -202,7 +237,9 @@ fn connect_info(
         }
     }
     // NKey / JWT: obtained again at every attempt (callbacks called, creds file re-read).
-    let proof = opts.auth.prove(info.nonce.as_deref(), &url.to_string())?;
+    let proof = contain("credentials", || {
+        opts.auth.prove(info.nonce.as_deref(), &url.to_string())
+    })?;
     ci.jwt = proof.jwt;
     ci.nkey = proof.nkey;
     ci.sig = proof.sig;

@@ -30,16 +30,17 @@ impl Connection {
         self.shared().request(subject, headers, payload, timeout)
     }
 
-    /// The generation of the live transport (it grows with every connection attempt), or
-    /// `None` while disconnected. Two equal values mean no disconnect happened in between.
-    ///
-    /// Takes the transport lock briefly (the writer holds it while writing to the socket), so
-    /// call it when about to wait, not per message.
+    /// The generation of the live transport (it grows with every connection made), or `None`
+    /// while disconnected. Two equal values mean no disconnect happened in between.
     pub(crate) fn transport_generation(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
         let shared = self.shared();
-        if shared.write.lock().down {
+        // The supervisor bumps the generation while down, before sends go through again: a
+        // value read on both sides of an up check belongs to the transport that was up.
+        let before = shared.generation.load(Ordering::Acquire);
+        if shared.outbound.is_down() {
             return None;
         }
-        shared.out.lock().as_ref().map(|o| o.gen)
+        (shared.generation.load(Ordering::Acquire) == before).then_some(before)
     }
 }

@@ -1,11 +1,16 @@
 //! [`Connection`]: the handle users hold, and how a connection starts and ends.
 
 mod handshake;
+pub(crate) mod lifecycle;
+pub(crate) mod lock_order;
+pub(crate) mod outbound;
 pub(crate) mod pool;
-pub(crate) mod reader;
+mod readbuf;
+mod reader;
 pub(crate) mod server_error;
 pub(crate) mod shared;
-pub(crate) mod supervisor;
+mod supervisor;
+pub(crate) mod table;
 mod writer;
 
 use std::fmt;
@@ -14,17 +19,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+pub use lifecycle::State;
 pub(crate) use shared::Shared;
-pub use shared::{State, Stats};
+pub use shared::Stats;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
+use crate::handler::HandlerSubscription;
 use crate::headers::Headers;
 use crate::message::Message;
 use crate::options::Options;
 use crate::proto::ServerInfo;
 use crate::request::{RequestMany, RequestManyOptions};
-use crate::subscription::Subscription;
+use crate::subscription::{SubscribeOptions, Subscription, SubscriptionInfo};
 use crate::transport::TlsSetup;
 use crate::url;
 use pool::Pool;
@@ -76,7 +83,7 @@ impl Connection {
             match sup.first_pass() {
                 Ok(io) => Some(io),
                 Err(e) => {
-                    shared.set_state(State::Closed);
+                    shared.finish(Some(e.clone()));
                     return Err(e);
                 }
             }
@@ -95,16 +102,9 @@ impl Connection {
             if let Some(s) = socket {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
-            {
-                let mut w = shared.write.lock();
-                w.error = Some(Error::new(
-                    ErrorKind::Closed,
-                    "the connection never started",
-                ));
-                shared.write_cv.notify_all();
-            }
-            shared.set_state(State::Closed);
-            return Err(Error::io("starting the supervisor thread", e));
+            let e = Error::io("starting the supervisor thread", e);
+            shared.finish(Some(e.clone()));
+            return Err(e);
         }
         Ok(Connection {
             handle: Arc::new(Handle { shared }),
@@ -170,24 +170,51 @@ impl Connection {
 
     /// Subscribes to `subject` (wildcards `*` and `>` allowed).
     pub fn subscribe(&self, subject: &str) -> Result<Subscription> {
-        self.subscribe_inner(subject, None)
+        self.subscribe_with(subject, SubscribeOptions::new())
     }
 
     /// Subscribes as a member of queue group `queue`: each message goes to one member.
     pub fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscription> {
-        self.subscribe_inner(subject, Some(queue))
+        self.subscribe_with(subject, SubscribeOptions::new().queue(queue))
     }
 
-    fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscription> {
+    /// Subscribes with options: a queue group, a message limit, a first-message timeout
+    /// (nats.ws's `SubscriptionOptions`).
+    pub fn subscribe_with(&self, subject: &str, options: SubscribeOptions) -> Result<Subscription> {
+        let queue = options.queue.as_deref();
         let (sid, rx, counters) = self.shared().subscribe(subject, queue)?;
+        if let Some(max) = options.max {
+            self.shared().unsubscribe(sid, Some(max))?;
+        }
         Ok(Subscription::new(
             self.handle.clone(),
             sid,
             subject.to_string(),
-            queue.map(str::to_string),
+            options.queue,
             rx,
             counters,
+            options.timeout,
         ))
+    }
+
+    /// Subscribes and calls `handler` with each message on a thread of this subscription's
+    /// own (nats.ws's `callback`, the nes client's handlers). A handler that panics is
+    /// contained: the panic is logged and reported as [`Event::HandlerPanicked`], and the
+    /// handler is called again for the next message.
+    pub fn subscribe_with_handler(
+        &self,
+        subject: &str,
+        options: SubscribeOptions,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<HandlerSubscription> {
+        let sub = self.subscribe_with(subject, options)?;
+        HandlerSubscription::start(sub, handler)
+    }
+
+    /// Every live subscription of this connection, with its queue and counters (the nes
+    /// client's `subscriptions()`); the internal request inbox is not listed.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        self.shared().subscriptions()
     }
 
     /// Sends a request and waits for the first reply, up to the default request timeout
@@ -298,9 +325,29 @@ impl Connection {
     }
 
     /// Blocks until the connection is closed, and returns why (`None` when closed by the user).
+    /// See [`closed_timeout`](Connection::closed_timeout) for a bounded wait.
     pub fn closed(&self) -> Option<Error> {
-        self.shared().wait_closed();
+        while !self
+            .shared()
+            .wait_closed(crate::time::deadline_after(Duration::MAX))
+        {}
         self.close_reason()
+    }
+
+    /// Waits at most `timeout` for the connection to close; `Ok` with why it closed (`None`
+    /// when closed by the user), or [`ErrorKind::Timeout`] if it is still open.
+    pub fn closed_timeout(&self, timeout: Duration) -> Result<Option<Error>> {
+        if self
+            .shared()
+            .wait_closed(crate::time::deadline_after(timeout))
+        {
+            Ok(self.close_reason())
+        } else {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("the connection did not close within {timeout:?}"),
+            ))
+        }
     }
 
     /// The connection's events (connected, disconnected, slow consumer, server errors,
@@ -335,63 +382,4 @@ impl fmt::Debug for Connection {
 
 fn tls_setup(opts: &Options) -> Result<TlsSetup> {
     TlsSetup::from_options(opts)
-}
-
-impl Shared {
-    /// Flushes (bounded by `close_timeout`), then has the supervisor close, and waits for it.
-    pub(crate) fn close(&self) -> Result<()> {
-        {
-            let st = self.state.lock();
-            if *st == State::Closed {
-                return Ok(());
-            }
-        }
-        // One deadline for the whole close: the flush, then the writer's last write.
-        let deadline = crate::time::deadline_after(self.opts.close_timeout);
-        if self.write.lock().error.is_none() {
-            let _ = self.flush(self.opts.close_timeout);
-        }
-        let _ = self.ctl.send(shared::Ctl::Close(deadline));
-        self.wait_closed();
-        Ok(())
-    }
-
-    /// Blocks until the supervisor has marked the connection closed.
-    pub(crate) fn wait_closed(&self) {
-        let mut st = self.state.lock();
-        while *st != State::Closed {
-            self.state_cv.wait(&mut st);
-        }
-    }
-
-    pub(crate) fn drain(&self) -> Result<()> {
-        {
-            let mut st = self.state.lock();
-            match *st {
-                State::Closed => return Err(Error::new(ErrorKind::Closed, "already closed")),
-                State::Draining => return Err(Error::new(ErrorKind::Draining, "already draining")),
-                _ => *st = State::Draining,
-            }
-        }
-        let deadline = crate::time::deadline_after(self.opts.drain_timeout);
-        let sids: Vec<u64> = self.subs.lock().keys().copied().collect();
-        let mut result = Ok(());
-        for sid in &sids {
-            if let Err(e) = self.send_raw(|b| crate::proto::encode::unsub(b, *sid, None)) {
-                result = Err(e);
-                break;
-            }
-        }
-        if result.is_ok() {
-            // After the PONG every message sent to our subscriptions before the UNSUBs has
-            // been dispatched to them.
-            let left = deadline.saturating_duration_since(Instant::now());
-            result = self.flush(left);
-        }
-        for sid in sids {
-            self.forget_sub(sid);
-        }
-        let close = self.close();
-        result.and(close)
-    }
 }

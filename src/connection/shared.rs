@@ -1,53 +1,30 @@
 //! The state one connection's threads and handles share, and the operations on it.
 //!
-//! Locks, each held only for in-memory work (never across a socket call):
-//! - `write`: the outgoing buffer, the queue of flush waiters (kept in the same lock so a PING
-//!   and its waiter are queued together), and whether the connection can still send.
-//! - `subs`: the subscription table.
-//! - `mux`: the request inbox and its waiters.
-//!
-//! No code path holds two of them at once, except `subs` → `write` in `subscribe`, which no
-//! path takes in the other order.
+//! `Shared` is a composition of parts that each have one job, one lock and tests of their own:
+//! the [`Outbound`] queue (bytes for the server, flush waiters), the [`Table`] of subscriptions
+//! and requests, and the [`Lifecycle`] state. The order in which their locks may be taken is in
+//! [`lock_order`](super::lock_order), and checked in debug builds.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
+use crate::connection::lifecycle::{Lifecycle, Refused, State, Transition};
+use crate::connection::lock_order::{Ordered, Rank};
+use crate::connection::outbound::{Batch, Outbound, Queued};
+use crate::connection::table::{Delivery, SubCounters, Table};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
 use crate::headers::Headers;
 use crate::message::Message;
 use crate::options::Options;
-use crate::proto::{encode, scan, ServerInfo};
+use crate::proto::{encode, ServerInfo};
 use crate::subject;
 use crate::transport::WriteHalf;
-
-/// Write buffers keep their capacity while the connection is busy (growing them again for
-/// every batch costs page faults); when the writer goes idle, anything bigger than this goes
-/// back to the allocator.
-pub(crate) const IDLE_CAPACITY: usize = 64 * 1024;
-
-/// The lifecycle of a connection.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Connecting for the first time.
-    Connecting,
-    /// Connected and usable.
-    Connected,
-    /// The connection was lost and the supervisor is trying the server pool; publishes are
-    /// buffered, subscriptions kept.
-    Reconnecting,
-    /// [`Connection::drain`](crate::Connection::drain) is under way.
-    Draining,
-    /// Closed for good.
-    Closed,
-}
 
 /// Counters of a connection, from [`Connection::stats`](crate::Connection::stats).
 #[non_exhaustive]
@@ -65,112 +42,13 @@ pub struct Stats {
     pub events_dropped: u64,
 }
 
-/// What travels from the reader thread to a subscription.
-pub(crate) enum Delivery {
-    Msg(Message),
-    /// The server ended the subscription (a permissions violation).
-    Err(Error),
-}
-
-/// Counters a subscription shares with the reader thread. What is pending is what was queued
-/// minus what was taken; the reader writes only plain stores here (it is the one writer of the
-/// queued side), the subscription only adds to the taken side.
-#[derive(Default)]
-pub(crate) struct SubCounters {
-    /// Payload bytes queued so far (stored by the reader thread).
-    pub(crate) queued_bytes: AtomicU64,
-    /// Messages and payload bytes handed out by the subscription.
-    pub(crate) taken_msgs: AtomicU64,
-    pub(crate) taken_bytes: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) slow: AtomicBool,
-}
-
-pub(crate) struct SubEntry {
-    pub(crate) subject: String,
-    pub(crate) queue: Option<String>,
-    pub(crate) tx: Sender<Delivery>,
-    pub(crate) counters: Arc<SubCounters>,
-    /// Auto-unsubscribe after this many deliveries in total.
-    pub(crate) max: Option<u64>,
-    /// Messages and payload bytes queued to the subscription so far.
-    pub(crate) delivered: u64,
-    pub(crate) queued_bytes: u64,
-    /// Messages the server sent for this sid, dropped ones included: what its count for
-    /// an auto-unsubscribe is made of.
-    pub(crate) received: u64,
-}
-
-/// Subscriptions by sid. Sids are small integers we hand out ourselves, so a multiplicative
-/// hash is enough (SipHash showed up in profiles of the receive path).
-pub(crate) type SubTable = HashMap<u64, SubEntry, BuildHasherDefault<SidHasher>>;
-
-#[derive(Default)]
-pub(crate) struct SidHasher(u64);
-
-impl Hasher for SidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// A request waiting for replies on the shared inbox.
-pub(crate) struct Waiter {
-    /// The subject the request went to, to route a publish permission error to it.
-    pub(crate) subject: String,
-    pub(crate) tx: Sender<Result<Message>>,
-    /// More than one reply expected (`request_many`): the waiter stays after a reply.
-    pub(crate) many: bool,
-}
-
-pub(crate) struct Mux {
-    /// `<inbox prefix>.<nuid>.`
-    pub(crate) prefix: String,
-    /// The sid of the `<prefix>*` subscription, 0 until the first request.
-    pub(crate) sid: u64,
-    pub(crate) next_token: u64,
-    pub(crate) waiters: HashMap<String, Waiter>,
-}
-
-pub(crate) struct WriteState {
-    /// Bytes for the server. While `down`, only publishes, bounded by the reconnect buffer.
-    pub(crate) buf: Vec<u8>,
-    /// No transport: publishes are buffered, subscriptions wait for the reconnect.
-    pub(crate) down: bool,
-    /// What the last writer took but could not hand to the socket, from an operation boundary.
-    pub(crate) unsent: Vec<u8>,
-    /// The writer is parked on `write_cv` and must be woken for new bytes.
-    pub(crate) writer_idle: bool,
-    /// The transport has bytes of its own to send (a WebSocket pong, TLS records).
-    pub(crate) kicked: bool,
-    /// The writer should send what is buffered and stop.
-    pub(crate) closing: bool,
-    /// Set once the connection cannot send any more; every send returns it.
-    pub(crate) error: Option<Error>,
-    /// Publishers blocked on a full buffer.
-    pub(crate) space_waiters: usize,
-    /// One entry per PING in flight, in order: `Some` for a flush waiting on it.
-    pub(crate) pongs: VecDeque<Option<Sender<Result<()>>>>,
-    pub(crate) out_msgs: u64,
-    pub(crate) out_bytes: u64,
-}
-
 /// Messages sent from the handles and the I/O threads to the supervisor.
 pub(crate) enum Ctl {
-    /// The reader or writer of transport generation `gen` hit an error: that transport is broken.
-    Failed { gen: u64, err: Error },
+    /// The reader or writer of transport generation `gen` hit an error: that transport is
+    /// broken. `clean`: the server said goodbye (a WebSocket close frame).
+    Failed { gen: u64, err: Error, clean: bool },
     /// The user closes the connection; the writer may send what is queued until then.
-    Close(std::time::Instant),
+    Close(Instant),
     /// The user asks to move to the next server of the pool.
     ForceReconnect,
     /// The server of generation `gen` sent an INFO (cluster changes, lame duck mode).
@@ -183,122 +61,74 @@ pub(crate) struct Out {
     pub(crate) gen: u64,
 }
 
+/// How long `close()` waits past its deadline for the supervisor to finish before it closes
+/// the connection itself (the supervisor joins the I/O threads after shutting the socket).
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
 pub(crate) struct Shared {
     pub(crate) opts: Options,
-    /// The transport's writing half. Whoever holds this lock writes, and takes the bytes from
-    /// `write` only while holding it, so bytes leave in order: the writer thread, or a
-    /// request or reply written directly while the writer is parked.
-    pub(crate) out: Mutex<Option<Out>>,
+    /// The transport's writing half. Whoever holds this lock writes, and takes the queue only
+    /// while holding it, so bytes leave in order: the writer thread, or a caller writing a
+    /// request or reply itself while the writer is parked.
+    pub(crate) out: Ordered<Option<Out>>,
+    /// The live socket, to shut it down from `close()` if the supervisor cannot.
+    pub(crate) socket: Mutex<Option<TcpStream>>,
+    pub(crate) outbound: Outbound,
+    pub(crate) table: Ordered<Table>,
+    pub(crate) lifecycle: Lifecycle,
     pub(crate) info: RwLock<Arc<ServerInfo>>,
     pub(crate) url: RwLock<Option<String>>,
     pub(crate) max_payload: AtomicUsize,
-    pub(crate) write: Mutex<WriteState>,
-    pub(crate) write_cv: Condvar,
-    pub(crate) space_cv: Condvar,
-    pub(crate) subs: Mutex<SubTable>,
-    pub(crate) mux: Mutex<Mux>,
-    pub(crate) mux_sid: AtomicU64,
     pub(crate) next_sid: AtomicU64,
     pub(crate) pings_out: AtomicU32,
     pub(crate) in_msgs: AtomicU64,
     pub(crate) in_bytes: AtomicU64,
+    /// Incremented every time a transport comes up: layers above (JetStream consumers) compare
+    /// it to notice a reconnect without taking the user's events.
+    pub(crate) generation: AtomicU64,
     pub(crate) events: EventSink,
-    pub(crate) state: Mutex<State>,
-    pub(crate) state_cv: Condvar,
     pub(crate) close_reason: Mutex<Option<Error>>,
+    /// Set by whoever ends the connection first (the supervisor, or `close()` on its behalf).
+    pub(crate) finished: AtomicBool,
     pub(crate) ctl: Sender<Ctl>,
 }
 
 impl Shared {
     pub(crate) fn new(opts: Options, ctl: Sender<Ctl>) -> Shared {
-        let prefix = format!("{}.{}.", opts.inbox_prefix, nuid::next());
         Shared {
-            out: Mutex::new(None),
+            out: Ordered::new(Rank::Out, None),
+            socket: Mutex::new(None),
+            outbound: Outbound::new(opts.write_buffer, opts.reconnect_buffer, opts.flush_timeout),
+            table: Ordered::new(Rank::Table, Table::new(&opts.inbox_prefix)),
+            lifecycle: Lifecycle::new(),
             info: RwLock::new(Arc::new(ServerInfo::default())),
             url: RwLock::new(None),
             max_payload: AtomicUsize::new(1024 * 1024),
-            write: Mutex::new(WriteState {
-                buf: Vec::with_capacity(64 * 1024),
-                down: true,
-                unsent: Vec::new(),
-                writer_idle: false,
-                kicked: false,
-                closing: false,
-                error: None,
-                space_waiters: 0,
-                pongs: VecDeque::new(),
-                out_msgs: 0,
-                out_bytes: 0,
-            }),
-            write_cv: Condvar::new(),
-            space_cv: Condvar::new(),
-            subs: Mutex::new(SubTable::default()),
-            mux: Mutex::new(Mux {
-                prefix,
-                sid: 0,
-                next_token: 0,
-                waiters: HashMap::new(),
-            }),
-            mux_sid: AtomicU64::new(0),
             next_sid: AtomicU64::new(1),
             pings_out: AtomicU32::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             events: EventSink::new(),
-            state: Mutex::new(State::Connecting),
-            state_cv: Condvar::new(),
             close_reason: Mutex::new(None),
+            finished: AtomicBool::new(false),
             ctl,
             opts,
         }
     }
 
     pub(crate) fn state(&self) -> State {
-        *self.state.lock()
+        self.lifecycle.get()
     }
 
-    pub(crate) fn set_state(&self, s: State) {
-        *self.state.lock() = s;
-        self.state_cv.notify_all();
+    /// Applies a lifecycle transition; a refused one changes nothing.
+    pub(crate) fn transition(&self, t: Transition) -> State {
+        self.lifecycle
+            .apply(t)
+            .unwrap_or_else(|_| self.lifecycle.get())
     }
 
-    /// Wakes the writer if it is parked. Call with the write lock held.
-    #[inline]
-    fn wake(&self, w: &mut WriteState) {
-        if w.writer_idle {
-            w.writer_idle = false;
-            self.write_cv.notify_one();
-        }
-    }
-
-    /// The transport queued bytes of its own (called from the reader thread).
-    pub(crate) fn kick_writer(&self) {
-        let mut w = self.write.lock();
-        w.kicked = true;
-        self.wake(&mut w);
-    }
-
-    /// Queues raw protocol bytes (SUB, UNSUB, PONG). While disconnected nothing is queued:
-    /// the subscription table is replayed on reconnect.
-    pub(crate) fn send_raw(&self, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let mut w = self.write.lock();
-        if let Some(e) = &w.error {
-            return Err(e.clone());
-        }
-        if w.down {
-            return Ok(());
-        }
-        let start = w.buf.len();
-        f(&mut w.buf);
-        if log::log_enabled!(log::Level::Trace) {
-            log::trace!(
-                "->> {}",
-                String::from_utf8_lossy(&w.buf[start..]).trim_end()
-            );
-        }
-        self.wake(&mut w);
-        Ok(())
-    }
+    // ------------------------------------------------------------------ publishing
 
     /// Publishes one message. Checks everything before anything is queued; blocks only when
     /// the write buffer is full (back-pressure), at most `flush_timeout`.
@@ -309,20 +139,35 @@ impl Shared {
         headers: Option<&Headers>,
         payload: &[u8],
     ) -> Result<()> {
-        self.publish_inner(subject, reply, headers, payload, false)
+        self.publish_inner(subject, reply, headers, payload, false, None)
     }
 
     /// Like [`publish`](Shared::publish), for a request or a reply, where latency matters:
     /// when the writer thread is parked, the calling thread writes to the socket itself
-    /// instead of waking it (one thread hop less per message).
+    /// instead of waking it (one thread hop less). That write never waits for a peer that
+    /// stopped reading: what the socket does not take at once is left to the writer thread
+    /// (see `transport::WriteHalf::set_write_deadline`), so the caller's own deadline holds.
+    ///
+    /// `deadline`: a request's own; a full write buffer is waited on no longer than that
+    /// (instead of `flush_timeout`), and reported as [`ErrorKind::Timeout`].
     pub(crate) fn publish_urgent(
         &self,
         subject: &str,
         reply: Option<&str>,
         headers: Option<&Headers>,
         payload: &[u8],
+        deadline: Option<Instant>,
     ) -> Result<()> {
-        self.publish_inner(subject, reply, headers, payload, true)
+        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.publish_inner(subject, reply, headers, payload, true, wait)
+            .map_err(|e| match (e.kind(), deadline) {
+                (ErrorKind::BufferFull, Some(_)) => Error::new(
+                    ErrorKind::Timeout,
+                    "the write buffer stayed full until the request's deadline",
+                )
+                .with_source(e),
+                _ => e,
+            })
     }
 
     fn publish_inner(
@@ -332,6 +177,7 @@ impl Shared {
         headers: Option<&Headers>,
         payload: &[u8],
         urgent: bool,
+        wait: Option<Duration>,
     ) -> Result<()> {
         subject::validate_publish(subject)?;
         if let Some(r) = reply {
@@ -354,99 +200,51 @@ impl Shared {
                 ),
             ));
         }
-        let mut w = self.write.lock();
-        loop {
-            if let Some(e) = &w.error {
-                return Err(e.clone());
-            }
-            if w.closing {
-                return Err(Error::new(ErrorKind::Closed, "the connection is closing"));
-            }
-            if w.down {
-                let limit = self.opts.reconnect_buffer;
-                if limit == 0 {
-                    return Err(Error::new(
-                        ErrorKind::Disconnected,
-                        "not connected, and the reconnect buffer is off",
-                    ));
-                }
-                let need = subject.len() + reply.map_or(0, str::len) + hlen + payload.len() + 40;
-                if w.buf.len() + need > limit {
-                    return Err(Error::new(
-                        ErrorKind::BufferFull,
-                        format!("not connected, and the reconnect buffer ({limit} bytes) is full"),
-                    ));
-                }
-                break;
-            }
-            if w.buf.len() < self.opts.write_buffer {
-                break;
-            }
-            w.space_waiters += 1;
-            let timed_out = self
-                .space_cv
-                .wait_for(&mut w, self.opts.flush_timeout)
-                .timed_out();
-            w.space_waiters -= 1;
-            if timed_out && w.error.is_none() && w.buf.len() >= self.opts.write_buffer {
-                return Err(Error::new(
-                    ErrorKind::BufferFull,
-                    format!(
-                        "the writer could not send for {:?}",
-                        self.opts.flush_timeout
-                    ),
-                ));
-            }
+        let need = subject.len() + reply.map_or(0, str::len) + hlen + payload.len() + 40;
+        let queued = self
+            .outbound
+            .publish(need, payload.len(), urgent, wait, |b| {
+                encode::publish(b, subject, reply, headers, payload)
+            })?;
+        if queued == Queued::Direct {
+            self.write_direct();
         }
-        let start = w.buf.len();
-        encode::publish(&mut w.buf, subject, reply, headers, payload);
-        if log::log_enabled!(log::Level::Trace) {
-            let line_end = w.buf[start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|p| start + p)
-                .unwrap_or(w.buf.len());
-            log::trace!(
-                "->> {}",
-                String::from_utf8_lossy(&w.buf[start..line_end]).trim_end()
-            );
-        }
-        w.out_msgs += 1;
-        w.out_bytes += payload.len() as u64;
-        if urgent && w.writer_idle && !w.down {
-            if let Some(mut out) = self.out.try_lock() {
-                if let Some(o) = out.as_mut() {
-                    let mut local = std::mem::take(&mut w.buf);
-                    w.kicked = false;
-                    drop(w);
-                    if self.write_out(o, &mut local) {
-                        // Give the buffer's capacity back for the next messages.
-                        local.clear();
-                        let mut w = self.write.lock();
-                        if w.buf.is_empty() && local.capacity() <= IDLE_CAPACITY {
-                            w.buf = local;
-                        }
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        self.wake(&mut w);
         Ok(())
     }
 
-    /// Writes `bytes` to the transport. On failure keeps what never left (from the start of
-    /// the operation it was cut in) for the next connection, reports the failure to the
+    /// Writes the queue from the calling thread while the writer is parked, or wakes the
+    /// writer when someone else holds the transport.
+    fn write_direct(&self) {
+        if let Some(mut out) = self.out.try_lock() {
+            if let Some(o) = out.as_mut() {
+                let mut batch = Batch::default();
+                if self.outbound.take_direct(&mut batch) {
+                    // Whatever the socket does not take now is the writer's to send.
+                    o.half.set_write_deadline(Some(Instant::now()));
+                    self.write_batch(o, &batch);
+                    o.half.set_write_deadline(None);
+                    let pending = o.half.has_pending();
+                    drop(out);
+                    self.outbound.direct_done(batch, pending);
+                    return;
+                }
+            }
+        }
+        self.outbound.wake_writer();
+    }
+
+    /// Writes `batch` to the transport. On failure keeps what never left (its publishes, from
+    /// the operation the failure cut) for the next connection, reports the failure to the
     /// supervisor, and returns `false`.
-    pub(crate) fn write_out(&self, o: &mut Out, bytes: &mut Vec<u8>) -> bool {
+    pub(crate) fn write_batch(&self, o: &mut Out, batch: &Batch) -> bool {
         let mut sent = 0;
-        match o.half.write_tracked(bytes, &mut sent) {
+        match o.half.write_tracked(&batch.bytes, &mut sent) {
             Ok(()) => true,
             Err(e) => {
-                bytes.drain(..scan::op_start(bytes, sent));
-                self.write.lock().unsent.extend_from_slice(bytes);
+                self.outbound.write_failed(batch, sent);
                 let _ = self.ctl.send(Ctl::Failed {
                     gen: o.gen,
+                    clean: false,
                     err: Error::io("writing to the server", e),
                 });
                 false
@@ -454,32 +252,18 @@ impl Shared {
         }
     }
 
-    /// Queues a PING with an optional waiter for its PONG.
-    fn ping(&self, waiter: Option<Sender<Result<()>>>) -> Result<()> {
-        let mut w = self.write.lock();
-        if let Some(e) = &w.error {
-            return Err(e.clone());
-        }
-        if w.down {
-            return Err(Error::new(ErrorKind::Disconnected, "not connected"));
-        }
-        w.pongs.push_back(waiter);
-        w.buf.extend_from_slice(encode::PING);
-        log::trace!("->> PING");
-        self.wake(&mut w);
-        Ok(())
+    /// Queues a control operation (SUB, UNSUB, PONG); while disconnected, nothing is queued.
+    pub(crate) fn send_control(&self, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        self.outbound.control(f)
     }
 
-    /// A keepalive PING from the supervisor.
-    pub(crate) fn keepalive_ping(&self) {
-        let _ = self.ping(None);
-    }
+    // ------------------------------------------------------------------ flushing
 
     /// A PING/PONG round trip: when it returns, the server has processed everything sent
     /// before it, and everything it sent before its PONG has been dispatched.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.ping(Some(tx))?;
+        self.outbound.ping(Some(tx))?;
         match rx.recv_timeout(timeout) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => Err(Error::new(
@@ -490,28 +274,32 @@ impl Shared {
         }
     }
 
+    /// A keepalive PING from the supervisor.
+    pub(crate) fn keepalive_ping(&self) {
+        let _ = self.outbound.ping(None);
+    }
+
     /// The PONG for the oldest PING in flight arrived (reader thread).
     pub(crate) fn pong(&self) {
         self.pings_out.store(0, Ordering::Relaxed);
-        let waiter = self.write.lock().pongs.pop_front();
-        if let Some(Some(tx)) = waiter {
-            let _ = tx.try_send(Ok(()));
-        }
+        self.outbound.pong();
     }
 
     /// The error for a caller whose connection went away under it.
     pub(crate) fn gone_error(&self) -> Error {
-        if let Some(e) = &self.write.lock().error {
-            return e.clone();
-        }
-        Error::new(ErrorKind::Disconnected, "the connection was lost")
+        self.outbound
+            .error()
+            .unwrap_or_else(|| Error::new(ErrorKind::Disconnected, "the connection was lost"))
     }
+
+    // ------------------------------------------------------------------ subscriptions
 
     pub(crate) fn next_sid(&self) -> u64 {
         self.next_sid.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a subscription and sends SUB.
+    /// Registers a subscription and sends SUB (holding the table, so a reconnect replays it
+    /// or this sends it, never neither).
     pub(crate) fn subscribe(
         &self,
         subject: &str,
@@ -521,62 +309,86 @@ impl Shared {
         if let Some(q) = queue {
             subject::validate_queue(q)?;
         }
-        if self.state() == State::Draining {
-            return Err(Error::new(
-                ErrorKind::Draining,
-                "the connection is draining: no new subscriptions",
-            ));
+        match self.state() {
+            State::Draining => {
+                return Err(Error::new(
+                    ErrorKind::Draining,
+                    "the connection is draining: no new subscriptions",
+                ))
+            }
+            State::Closed => return Err(self.gone_error()),
+            _ => {}
         }
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let counters = Arc::new(SubCounters::default());
         let sid = self.next_sid();
-        self.subs.lock().insert(
-            sid,
-            SubEntry {
-                subject: subject.to_string(),
-                queue: queue.map(str::to_string),
-                tx,
-                counters: counters.clone(),
-                max: None,
-                delivered: 0,
-                queued_bytes: 0,
-                received: 0,
-            },
-        );
-        if let Err(e) = self.send_raw(|b| encode::sub(b, subject, queue, sid)) {
-            self.subs.lock().remove(&sid);
+        let mut table = self.table.lock();
+        let (rx, counters) = table.add(sid, subject, queue);
+        if let Err(e) = self.send_control(|b| encode::sub(b, subject, queue, sid)) {
+            table.unsubscribe(sid, None);
             return Err(e);
         }
         Ok((sid, rx, counters))
     }
 
-    /// Sends UNSUB. With `max`, the subscription ends after `max` deliveries in total;
-    /// without, it ends now.
+    /// Sends UNSUB. With `max`, the subscription ends after `max` messages in total; without,
+    /// it ends now.
     pub(crate) fn unsubscribe(&self, sid: u64, max: Option<u64>) -> Result<()> {
-        {
-            let mut subs = self.subs.lock();
-            match max {
-                None => {
-                    subs.remove(&sid);
-                }
-                Some(n) => {
-                    if let Some(e) = subs.get_mut(&sid) {
-                        if e.received >= n {
-                            subs.remove(&sid);
-                        } else {
-                            e.max = Some(n);
-                        }
-                    }
-                }
-            }
-        }
-        self.send_raw(|b| encode::unsub(b, sid, max))
+        self.table.lock().unsubscribe(sid, max);
+        self.send_control(|b| encode::unsub(b, sid, max))
     }
 
-    /// Ends a subscription's stream without UNSUB (after a drain, or on close).
-    pub(crate) fn forget_sub(&self, sid: u64) {
-        self.subs.lock().remove(&sid);
+    /// Unsubscribes and waits (at most `timeout`) until every message the server sent before
+    /// the UNSUB is queued; then the subscription's stream ends after them.
+    pub(crate) fn drain_subscription(&self, sid: u64, timeout: Duration) -> Result<()> {
+        let unsub = |b: &mut Vec<u8>| encode::unsub(b, sid, None);
+        self.send_control(unsub)?;
+        let r = self.flush(timeout);
+        self.forget_sub(sid);
+        if r.is_err() {
+            // The UNSUB may have gone down with a connection while a reconnect replayed the
+            // SUB. Now that the entry is gone nothing replays it: say UNSUB again (a no-op
+            // while disconnected, and harmless if the server already has it).
+            let _ = self.send_control(unsub);
+        }
+        r
     }
+
+    /// Ends a subscription's stream without UNSUB (after a drain).
+    pub(crate) fn forget_sub(&self, sid: u64) {
+        self.table.lock().unsubscribe(sid, None);
+    }
+
+    /// The live subscriptions, in sid order.
+    pub(crate) fn subscriptions(&self) -> Vec<crate::subscription::SubscriptionInfo> {
+        let table = self.table.lock();
+        let mut out: Vec<_> = table
+            .subs
+            .iter()
+            .map(|(sid, e)| {
+                let c = &e.counters;
+                let taken = c.taken_msgs.load(Ordering::Relaxed);
+                crate::subscription::SubscriptionInfo {
+                    sid: *sid,
+                    subject: e.subject.clone(),
+                    queue: e.queue.clone(),
+                    pending_msgs: e.delivered.saturating_sub(taken),
+                    pending_bytes: e
+                        .queued_bytes
+                        .saturating_sub(c.taken_bytes.load(Ordering::Relaxed)),
+                    delivered: taken,
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                    max: e.max,
+                }
+            })
+            .collect();
+        out.sort_by_key(|i| i.sid);
+        out
+    }
+
+    pub(crate) fn is_subscribed(&self, sid: u64) -> bool {
+        self.table.lock().subs.contains_key(&sid)
+    }
+
+    // ------------------------------------------------------------------ requests
 
     /// Registers a request waiter on the shared inbox, creating the inbox subscription on
     /// first use. Returns the reply subject.
@@ -585,41 +397,22 @@ impl Shared {
         subject: &str,
         many: bool,
     ) -> Result<(String, Receiver<Result<Message>>)> {
-        let (tx, rx) = if many {
-            crossbeam_channel::unbounded()
-        } else {
-            crossbeam_channel::bounded(1)
-        };
-        let mut mux = self.mux.lock();
-        if mux.sid == 0 {
-            let sid = self.next_sid();
-            let wildcard = format!("{}*", mux.prefix);
-            self.send_raw(|b| encode::sub(b, &wildcard, None, sid))?;
-            mux.sid = sid;
-            self.mux_sid.store(sid, Ordering::Release);
+        let mut table = self.table.lock();
+        let (reply, rx, first) = table.add_waiter(subject, many, || self.next_sid());
+        if let Some((sid, wildcard)) = first {
+            if let Err(e) = self.send_control(|b| encode::sub(b, &wildcard, None, sid)) {
+                table.remove_waiter(&reply);
+                return Err(e);
+            }
         }
-        mux.next_token += 1;
-        let token = mux.next_token.to_string();
-        let reply = format!("{}{}", mux.prefix, token);
-        mux.waiters.insert(
-            token,
-            Waiter {
-                subject: subject.to_string(),
-                tx,
-                many,
-            },
-        );
         Ok((reply, rx))
     }
 
     pub(crate) fn remove_waiter(&self, reply: &str) {
-        let mut mux = self.mux.lock();
-        if let Some(token) = reply.strip_prefix(mux.prefix.as_str()).map(str::to_string) {
-            mux.waiters.remove(&token);
-        }
+        self.table.lock().remove_waiter(reply);
     }
 
-    /// Sends a request and waits for one reply.
+    /// Sends a request and waits for one reply, at most `timeout` in all.
     pub(crate) fn request(
         &self,
         subject: &str,
@@ -627,12 +420,14 @@ impl Shared {
         payload: &[u8],
         timeout: Duration,
     ) -> Result<Message> {
+        let deadline = crate::time::deadline_after(timeout);
         let (reply, rx) = self.register_waiter(subject, false)?;
-        if let Err(e) = self.publish_urgent(subject, Some(&reply), headers, payload) {
+        if let Err(e) = self.publish_urgent(subject, Some(&reply), headers, payload, Some(deadline))
+        {
             self.remove_waiter(&reply);
             return Err(e);
         }
-        match rx.recv_timeout(timeout) {
+        match rx.recv_deadline(deadline) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 self.remove_waiter(&reply);
@@ -645,18 +440,115 @@ impl Shared {
         }
     }
 
+    // ------------------------------------------------------------------ info and events
+
     pub(crate) fn stats(&self) -> Stats {
-        let w = self.write.lock();
+        let (out_msgs, out_bytes) = self.outbound.counts();
         Stats {
             in_msgs: self.in_msgs.load(Ordering::Relaxed),
             in_bytes: self.in_bytes.load(Ordering::Relaxed),
-            out_msgs: w.out_msgs,
-            out_bytes: w.out_bytes,
+            out_msgs,
+            out_bytes,
             events_dropped: self.events.dropped(),
         }
     }
 
     pub(crate) fn emit(&self, e: Event) {
         self.events.emit(e)
+    }
+
+    /// The server's INFO (handshake or reader thread).
+    pub(crate) fn update_info(&self, info: ServerInfo) {
+        if info.max_payload > 0 {
+            self.max_payload.store(info.max_payload, Ordering::Relaxed);
+        }
+        *self.info.write() = Arc::new(info);
+    }
+
+    // ------------------------------------------------------------------ ending
+
+    /// Flushes, then has the supervisor close, and waits for it: all within `close_timeout`
+    /// (plus a short grace for the threads to be joined). If the supervisor cannot finish in
+    /// time, the connection is closed from here.
+    pub(crate) fn close(&self) -> Result<()> {
+        if self.state() == State::Closed {
+            return Ok(());
+        }
+        let deadline = crate::time::deadline_after(self.opts.close_timeout);
+        if self.outbound.error().is_none() {
+            let _ = self.flush(self.opts.close_timeout);
+        }
+        let _ = self.ctl.send(Ctl::Close(deadline));
+        let grace = deadline.checked_add(CLOSE_GRACE).unwrap_or(deadline);
+        if !self.lifecycle.wait_closed(grace) {
+            log::error!("the supervisor did not close the connection in time; closing it here");
+            if let Some(s) = self.socket.lock().take() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            self.finish(Some(Error::new(
+                ErrorKind::Closed,
+                "the supervisor did not close the connection in time",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the connection is closed, at most until `deadline`; `true` when closed.
+    pub(crate) fn wait_closed(&self, deadline: Instant) -> bool {
+        self.lifecycle.wait_closed(deadline)
+    }
+
+    /// Drains, then closes: UNSUB for every subscription, a PING/PONG so that everything sent
+    /// before the UNSUBs is dispatched, then `close`, all within `drain_timeout`.
+    pub(crate) fn drain(&self) -> Result<()> {
+        match self.lifecycle.apply(Transition::Drain) {
+            Ok(_) => {}
+            Err(Refused::AlreadyDraining) => {
+                return Err(Error::new(ErrorKind::Draining, "already draining"))
+            }
+            Err(Refused::Closed) => return Err(Error::new(ErrorKind::Closed, "already closed")),
+        }
+        let deadline = crate::time::deadline_after(self.opts.drain_timeout);
+        let sids: Vec<u64> = self.table.lock().subs.keys().copied().collect();
+        let mut result = Ok(());
+        for sid in &sids {
+            if let Err(e) = self.send_control(|b| encode::unsub(b, *sid, None)) {
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_ok() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            result = self.flush(left);
+        }
+        for sid in sids {
+            self.forget_sub(sid);
+        }
+        let close = self.close();
+        result.and(close)
+    }
+
+    /// Ends every subscription and request, records why, and marks the connection closed.
+    /// Runs once, whoever calls it first.
+    pub(crate) fn finish(&self, reason: Option<Error>) {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let closed = match &reason {
+            None => Error::new(ErrorKind::Closed, "the connection was closed"),
+            Some(e) => {
+                Error::new(ErrorKind::Closed, "the connection was lost").with_source(e.clone())
+            }
+        };
+        let lost = self.outbound.fail(closed);
+        if lost > 0 {
+            log::warn!("closing with {lost} bytes of publishes that could not be sent");
+        }
+        self.table.lock().clear();
+        *self.close_reason.lock() = reason.clone();
+        *self.url.write() = None;
+        // The event first: whoever `close()` or `closed()` wakes must find it queued.
+        self.emit(Event::Closed { reason });
+        self.transition(Transition::Close);
     }
 }

@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rand::Rng;
 
+use crate::callback::contain;
 use crate::connection::handshake;
+use crate::connection::lifecycle::Transition;
 use crate::connection::pool::{Pool, Removed};
 use crate::connection::reader;
-use crate::connection::shared::{Ctl, Out, Shared, State, WriteState};
+use crate::connection::shared::{Ctl, Out, Shared};
 use crate::connection::writer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
-use crate::proto::{encode, scan};
 use crate::time::deadline_after;
 use crate::transport::{Kick, TlsSetup};
 use crate::url::ServerUrl;
@@ -65,10 +66,29 @@ enum Stop {
     Exhausted(Error),
 }
 
+/// How a transport was lost.
+struct Lost {
+    err: Error,
+    /// The user asked for it (`force_reconnect`).
+    requested: bool,
+    /// The server ended the stream in an orderly way, or we left it on purpose.
+    clean: bool,
+}
+
+impl Lost {
+    fn failed(err: Error) -> Outcome {
+        Outcome::Lost(Lost {
+            err,
+            requested: false,
+            clean: false,
+        })
+    }
+}
+
 /// How a connected period ended.
 enum Outcome {
     Close(Instant),
-    Lost(Error),
+    Lost(Lost),
 }
 
 impl Supervisor {
@@ -100,7 +120,7 @@ impl Supervisor {
             match self.attempt(&url) {
                 Ok(io) => {
                     // Connected when `connect()` returns, not once the supervisor thread runs.
-                    self.shared.set_state(State::Connected);
+                    self.shared.transition(Transition::Up);
                     return Ok(io);
                 }
                 Err(e) => last = Some(e),
@@ -111,7 +131,26 @@ impl Supervisor {
 
     /// Runs the connection until it is closed; `first` is the transport `connect()` opened, or
     /// `None` to start by connecting (`retry_on_initial_connect`).
-    pub(crate) fn run(mut self, first: Option<Io>) {
+    pub(crate) fn run(self, first: Option<Io>) {
+        let shared = self.shared.clone();
+        // A bug here must not leave `close()` and `closed()` waiting: whatever unwinds this
+        // thread, the connection ends as closed.
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || self.serve_all(first)));
+        if let Err(p) = r {
+            let text = crate::callback::panic_text(&*p);
+            log::error!("the supervisor thread panicked: {text}");
+            if let Some(s) = shared.socket.lock().take() {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+            shared.finish(Some(Error::new(
+                ErrorKind::Closed,
+                format!("the supervisor thread panicked: {text}"),
+            )));
+        }
+    }
+
+    fn serve_all(mut self, first: Option<Io>) {
         let mut io = first;
         let mut ever_connected = io.is_some();
         let reason = loop {
@@ -131,22 +170,30 @@ impl Supervisor {
                     close_gracefully(&self.shared, cur, deadline);
                     break None;
                 }
-                Outcome::Lost(e) => {
-                    log::warn!("disconnected from {}: {e}", cur.url);
+                Outcome::Lost(lost) => {
+                    let e = lost.err;
+                    log::warn!("disconnected from {}: {e:#}", cur.url);
                     // Down first, then the event: whoever reacts to it finds publishes
                     // buffered (bounded), flushes failing and the state Reconnecting.
                     go_down(&self.shared, cur);
-                    if self.shared.opts.allow_reconnect {
-                        self.shared.set_state(State::Reconnecting);
+                    let will_reconnect = self.shared.opts.allow_reconnect;
+                    if will_reconnect {
+                        self.shared.transition(Transition::Lost);
                     }
-                    self.shared.emit(Event::Disconnected { reason: e.clone() });
-                    if !self.shared.opts.allow_reconnect {
+                    self.shared.emit(Event::Disconnected {
+                        websocket_close: e.websocket_close().map(|(c, r)| (c, r.to_string())),
+                        reason: e.clone(),
+                        will_reconnect,
+                        requested: lost.requested,
+                        clean: lost.clean,
+                    });
+                    if !will_reconnect {
                         break Some(e);
                     }
                 }
             }
         };
-        finish(&self.shared, reason);
+        self.shared.finish(reason);
     }
 
     /// Opens a transport to `url` and starts its reader and writer.
@@ -159,7 +206,7 @@ impl Supervisor {
                 self.take_info(url);
             }
             Err(e) => {
-                log::debug!("connecting to {url} failed: {e}");
+                log::debug!("connecting to {url} failed: {e:#}");
                 let max = self.shared.opts.max_reconnects;
                 match self.pool.failed(url, e, max) {
                     Removed::No => {}
@@ -178,11 +225,7 @@ impl Supervisor {
     /// Tries the pool until a server answers: each server once per pass, a backoff wait
     /// between passes, never a wait before the first attempt.
     fn reconnect(&mut self, ever_connected: bool) -> std::result::Result<Io, Stop> {
-        self.shared.set_state(if ever_connected {
-            State::Reconnecting
-        } else {
-            State::Connecting
-        });
+        self.shared.transition(Transition::Lost);
         let mut pass = 0u32;
         let mut tried = 0usize;
         let mut last: Option<Error> = None;
@@ -201,7 +244,9 @@ impl Supervisor {
                 pass += 1;
                 tried = 0;
                 let backoff = &self.shared.opts.backoff;
-                let mut wait = backoff.delay(pass);
+                // A reconnect delay function that panics waits as the default would.
+                let mut wait = contain("reconnect delay", || Ok(backoff.delay(pass)))
+                    .unwrap_or_else(|_| crate::Backoff::default().delay(pass));
                 if backoff.jittered() && !self.jitter.is_zero() {
                     wait += rand::rng().random_range(Duration::ZERO..self.jitter);
                 }
@@ -214,7 +259,7 @@ impl Supervisor {
             match self.attempt(&url) {
                 Ok(io) => {
                     // Connected before the event: whoever reacts to it finds the state so.
-                    self.shared.set_state(State::Connected);
+                    self.shared.transition(Transition::Up);
                     let event = if ever_connected {
                         log::info!("reconnected to {url}");
                         Event::Reconnected {
@@ -258,17 +303,23 @@ impl Supervisor {
         let mut next_ping = deadline_after(interval);
         let mut leave_at: Option<Instant> = None;
         let mut lame_duck_seen = false;
-        self.shared.set_state(State::Connected);
         loop {
             let deadline = leave_at.map_or(next_ping, |l| l.min(next_ping));
             match self.ctl.recv_deadline(deadline) {
-                Ok(Ctl::Failed { gen, err }) if gen == cur.gen => return Outcome::Lost(err),
+                Ok(Ctl::Failed { gen, err, clean }) if gen == cur.gen => {
+                    return Outcome::Lost(Lost {
+                        err,
+                        requested: false,
+                        clean,
+                    })
+                }
                 Ok(Ctl::Close(deadline)) => return Outcome::Close(deadline),
                 Ok(Ctl::ForceReconnect) => {
-                    return Outcome::Lost(Error::new(
-                        ErrorKind::Disconnected,
-                        "reconnect forced by the user",
-                    ))
+                    return Outcome::Lost(Lost {
+                        err: Error::new(ErrorKind::Disconnected, "reconnect forced by the user"),
+                        requested: true,
+                        clean: true,
+                    })
                 }
                 Ok(Ctl::Info { gen }) if gen == cur.gen => {
                     if self.take_info(&cur.url) && !lame_duck_seen {
@@ -281,16 +332,20 @@ impl Supervisor {
                 Err(RecvTimeoutError::Timeout) => {
                     let now = Instant::now();
                     if leave_at.is_some_and(|t| now >= t) {
-                        return Outcome::Lost(Error::new(
-                            ErrorKind::Disconnected,
-                            format!("left {} before its lame duck eviction", cur.url),
-                        ));
+                        return Outcome::Lost(Lost {
+                            err: Error::new(
+                                ErrorKind::Disconnected,
+                                format!("left {} before its lame duck eviction", cur.url),
+                            ),
+                            requested: false,
+                            clean: true,
+                        });
                     }
                     if now >= next_ping {
                         next_ping = deadline_after(interval);
                         let out = self.shared.pings_out.fetch_add(1, Ordering::Relaxed) + 1;
                         if out > self.shared.opts.max_pings_out {
-                            return Outcome::Lost(Error::new(
+                            return Lost::failed(Error::new(
                                 ErrorKind::StaleConnection,
                                 format!(
                                     "the server answered none of the last {} pings",
@@ -348,7 +403,7 @@ fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> R
     let weak = Arc::downgrade(shared);
     let kick: Kick = Arc::new(move || {
         if let Some(s) = weak.upgrade() {
-            s.kick_writer();
+            s.outbound.kick();
         }
     });
     let est = handshake::establish(shared, url, tls, kick)?;
@@ -362,6 +417,7 @@ fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> R
         half: conn.writer,
         gen,
     });
+    *shared.socket.lock() = socket.try_clone().ok();
     go_up(shared);
     *shared.url.write() = Some(url.to_string());
     let spawn_err = |e: std::io::Error| Error::io("starting a connection thread", e);
@@ -406,135 +462,52 @@ fn connect(shared: &Arc<Shared>, url: &ServerUrl, tls: &TlsSetup, gen: u64) -> R
 /// Undoes `go_up` when the threads of a new transport could not start: down again, with only
 /// the publishes kept, and the transport dropped.
 fn abandon(shared: &Shared, socket: &TcpStream) {
-    {
-        let mut w = shared.write.lock();
-        w.down = true;
-        keep_only_publishes(&mut w);
-        shared.write_cv.notify_all();
-    }
+    shared.outbound.go_down();
+    shared.outbound.keep_only_publishes();
     let _ = socket.shutdown(Shutdown::Both);
     *shared.out.lock() = None;
+    *shared.socket.lock() = None;
     *shared.url.write() = None;
 }
 
 /// A new transport is up: replay the subscription table (and the request inbox) ahead of the
-/// buffered publishes, and let sends through again. The table and inbox locks are held until
-/// the connection is marked up, so a subscription made meanwhile is either replayed here or
-/// sent by `subscribe` itself.
+/// buffered publishes, and let sends through again. The table is held until the queue is up,
+/// so a subscription made meanwhile is either replayed here or sent by `subscribe` itself.
 fn go_up(shared: &Shared) {
-    let subs = shared.subs.lock();
-    let mux = shared.mux.lock();
-    let mut out = Vec::new();
-    let mut sids: Vec<&u64> = subs.keys().collect();
-    sids.sort();
-    for sid in sids {
-        let e = &subs[sid];
-        encode::sub(&mut out, &e.subject, e.queue.as_deref(), *sid);
-        if let Some(max) = e.max {
-            encode::unsub(&mut out, *sid, Some(max.saturating_sub(e.received)));
-        }
-    }
-    if mux.sid != 0 {
-        let wildcard = format!("{}*", mux.prefix);
-        encode::sub(&mut out, &wildcard, None, mux.sid);
-    }
-    let mut w = shared.write.lock();
-    out.append(&mut w.buf);
-    w.buf = out;
-    w.down = false;
-    w.pongs.clear();
+    // A new generation before sends go through (see `Connection::transport_generation`).
+    shared.generation.fetch_add(1, Ordering::AcqRel);
+    let table = shared.table.lock();
+    shared.outbound.go_up(table.replay());
+    drop(table);
     shared.pings_out.store(0, Ordering::Relaxed);
 }
 
 /// The transport is gone: stop its threads and keep, of everything not sent, the publishes.
 fn go_down(shared: &Shared, io: Io) {
-    {
-        let mut w = shared.write.lock();
-        w.down = true;
-        fail_flushes(&mut w.pongs);
-        shared.write_cv.notify_all();
-        shared.space_cv.notify_all();
-    }
+    shared.outbound.go_down();
     let _ = io.socket.shutdown(Shutdown::Both);
     let _ = io.writer.join();
     let _ = io.reader.join();
     *shared.out.lock() = None;
-    keep_only_publishes(&mut shared.write.lock());
+    *shared.socket.lock() = None;
+    shared.outbound.keep_only_publishes();
     *shared.url.write() = None;
-}
-
-/// Of what was not sent (the writer's unsent bytes, then the buffer), keeps the publishes, in
-/// order, as the buffer for the next transport.
-fn keep_only_publishes(w: &mut WriteState) {
-    let mut all = std::mem::take(&mut w.unsent);
-    all.extend_from_slice(&w.buf);
-    w.buf.clear();
-    scan::retain_publishes(&all, &mut w.buf);
-}
-
-fn fail_flushes(
-    pongs: &mut std::collections::VecDeque<Option<crossbeam_channel::Sender<Result<()>>>>,
-) {
-    let gone = Error::new(
-        ErrorKind::Disconnected,
-        "the connection was lost before the PONG",
-    );
-    for waiter in pongs.drain(..).flatten() {
-        let _ = waiter.try_send(Err(gone.clone()));
-    }
 }
 
 /// Lets the writer send everything queued until `deadline`, then closes.
 fn close_gracefully(shared: &Shared, io: Io, deadline: Instant) {
-    {
-        let mut w = shared.write.lock();
-        w.closing = true;
-        w.writer_idle = false;
-        shared.write_cv.notify_one();
-    }
+    shared.outbound.close();
     // The writer exits after its last write; past the deadline the socket is shut under it.
     let _ = io.writer_done.recv_deadline(deadline);
-    set_final_error(
-        shared,
-        Error::new(ErrorKind::Closed, "the connection was closed"),
-    );
+    let lost = shared
+        .outbound
+        .fail(Error::new(ErrorKind::Closed, "the connection was closed"));
+    if lost > 0 {
+        log::warn!("closing with {lost} bytes of publishes that could not be sent");
+    }
     let _ = io.socket.shutdown(Shutdown::Both);
     let _ = io.writer.join();
     let _ = io.reader.join();
     *shared.out.lock() = None;
-}
-
-/// From now on every send fails with `err`; flush waiters and blocked publishers are released.
-fn set_final_error(shared: &Shared, err: Error) {
-    let mut w = shared.write.lock();
-    if w.error.is_none() {
-        w.error = Some(err);
-    }
-    fail_flushes(&mut w.pongs);
-    if !w.buf.is_empty() {
-        log::warn!(
-            "closing with {} bytes of publishes that could not be sent",
-            w.buf.len()
-        );
-    }
-    w.buf.clear();
-    w.unsent.clear();
-    shared.write_cv.notify_all();
-    shared.space_cv.notify_all();
-}
-
-/// Ends every subscription and request, records why, and marks the connection closed.
-fn finish(shared: &Shared, reason: Option<Error>) {
-    let closed = match &reason {
-        None => Error::new(ErrorKind::Closed, "the connection was closed"),
-        Some(e) => Error::new(ErrorKind::Closed, "the connection was lost").with_source(e.clone()),
-    };
-    set_final_error(shared, closed);
-    shared.subs.lock().clear();
-    shared.mux.lock().waiters.clear();
-    *shared.close_reason.lock() = reason.clone();
-    *shared.url.write() = None;
-    // The event first: whoever `close()` or `closed()` wakes must find it queued.
-    shared.emit(Event::Closed { reason });
-    shared.set_state(State::Closed);
+    *shared.socket.lock() = None;
 }

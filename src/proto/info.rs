@@ -8,6 +8,7 @@ use crate::{Error, ErrorKind};
 ///
 /// Every field is optional on the wire: a missing (or `null`) field gets its default, unknown
 /// fields are ignored.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ServerInfo {

@@ -4,17 +4,17 @@
 //! [`encode`] writes client operations into a caller's buffer; [`ServerInfo`] is the server's
 //! `INFO` JSON. Nothing here touches a socket, so it works the same over TCP, TLS and WebSocket.
 
-pub mod encode;
+pub(crate) mod encode;
 mod info;
 pub mod parse;
-pub(crate) mod scan;
 
-pub use encode::ConnectInfo;
+pub(crate) use encode::ConnectInfo;
 pub use info::ServerInfo;
 pub use parse::{parse, Limits, Parsed, ServerOp};
 
 /// Shared by the unit tests, `tests/proto_corpus.rs` and the fuzz target: drives [`parse()`]
 /// the way a connection does. Not part of the API.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod testing {
     use super::{parse, Limits, Parsed, ServerOp};
@@ -94,7 +94,7 @@ pub mod testing {
 
     /// Feeds `input` in chunks of `next_chunk()` bytes (0 is taken as 1) into a growing buffer,
     /// parsing until `Incomplete` after each chunk and dropping consumed bytes, like a reader
-    /// loop. Header blocks of `HMSG`s also go through [`crate::Headers::parse`].
+    /// loop. Header blocks of `HMSG`s also go through the header parser.
     ///
     /// Returns the ops parsed and then either the number of bytes left unparsed at the end or
     /// the first parse error. Panics if `parse` breaks its contract (an `Incomplete.need` not

@@ -6,21 +6,42 @@
 //! taken only to encrypt or decrypt bytes already in memory, and WebSocket control replies
 //! (pongs, the close reply) are queued by the reader and written by the writer.
 
+mod deflate;
+mod proxy;
 mod tcp;
 mod tls;
 mod ws;
 
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{self, Parsed, ServerInfo, ServerOp};
+use crate::error::{Error, Result};
+use crate::options::Options;
 use crate::url::{Scheme, ServerUrl};
 
-pub(crate) use tcp::set_deadline;
+pub(crate) use proxy::Proxy;
+pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
+
+/// Checks the environment's proxy variables when the options take the proxy from there.
+pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {
+    if opts.proxy.is_none() && opts.proxy_from_env {
+        proxy::check_env_vars(|name| std::env::var(name).ok())?;
+    }
+    Ok(())
+}
+
+/// The HTTP proxy to reach `url` through, if any: [`Options::proxy`], else the environment's
+/// when [`Options::proxy_from_env`] is on.
+pub(crate) fn proxy_for(opts: &Options, url: &ServerUrl) -> Result<Option<Proxy>> {
+    proxy::for_url(
+        opts.proxy.as_ref().map(|p| p.as_str()),
+        opts.proxy_from_env,
+        url,
+    )
+}
 
 /// The reading side: yields protocol bytes. `Ok(0)` means the peer closed the stream.
 pub(crate) trait ReadHalf: Send {
@@ -39,6 +60,21 @@ pub(crate) trait WriteHalf: Send {
         self.write_tracked(data, &mut sent)
     }
 
+    /// From now on, until set again: bytes the socket has not taken by `deadline` are kept by
+    /// the transport, count as written, and go out first at the next write (see
+    /// `tcp::SocketWriter`). `None`: writes block until done (the writer thread).
+    fn set_write_deadline(&mut self, _deadline: Option<Instant>) {}
+
+    /// Bytes a write with a deadline left behind wait to be sent (by a `write_all(&[])`).
+    fn has_pending(&self) -> bool {
+        false
+    }
+
+    /// The server's `max_payload` (from its INFO, 0 when unknown). nats-server refuses a
+    /// compressed WebSocket message that inflates past it, so a compressing WebSocket writer
+    /// keeps each compressed message within it; other transports ignore it.
+    fn set_max_payload(&mut self, _bytes: usize) {}
+
     /// Says goodbye where the transport has a way to (a WebSocket close frame, a TLS
     /// close_notify); errors are ignored, the socket is shut down afterwards anyway.
     fn close(&mut self);
@@ -51,6 +87,8 @@ pub(crate) type Kick = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct WsSetup {
     pub(crate) headers: Vec<(String, String)>,
+    /// Offer permessage-deflate (RFC 7692).
+    pub(crate) compression: bool,
 }
 
 /// Everything the transport layer needs for one attempt.
@@ -61,7 +99,8 @@ pub(crate) struct Setup<'a> {
     /// TLS handshake before the server's INFO (server `handshake_first`).
     pub(crate) tls_first: bool,
     pub(crate) ws: &'a WsSetup,
-    pub(crate) max_control_line: usize,
+    /// An HTTP CONNECT proxy to tunnel through.
+    pub(crate) proxy: Option<Proxy>,
     pub(crate) deadline: Instant,
 }
 
@@ -71,25 +110,24 @@ pub(crate) struct Connected {
     pub(crate) writer: Box<dyn WriteHalf>,
     /// Kept to shut the socket down from any thread, which unblocks the reader and writer.
     pub(crate) socket: TcpStream,
-    /// Protocol bytes already read (the INFO line read in the clear before a TLS upgrade); the
-    /// parser must see them first.
-    pub(crate) prefix: Vec<u8>,
+    /// TLS is running (or runs under the WebSocket).
     pub(crate) tls: bool,
+    /// Plain TCP to a `nats://` or `tls://` URL: the server speaks first, in the clear, and its
+    /// INFO decides whether [`start_tls`] follows (the handshake reads it).
+    pub(crate) may_upgrade: bool,
 }
 
-impl Connected {
-    pub(crate) fn shutdown(&self) {
-        let _ = self.socket.shutdown(Shutdown::Both);
-    }
-}
-
-/// Opens a transport to `url` within `setup.deadline`.
+/// Opens a transport to `url` within `setup.deadline`: TCP (or a tunnel through the HTTP
+/// proxy), then TLS first if asked (`tls_first`), or TLS and the WebSocket upgrade for
+/// `ws://`/`wss://`. Reading INFO is the handshake's job.
 pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<Connected> {
-    let sock = tcp::connect(url, setup.deadline)?;
+    let sock = match &setup.proxy {
+        Some(p) => proxy::connect(p, url, setup.deadline)?,
+        None => tcp::connect(url, setup.deadline)?,
+    };
     let shutdown_handle = sock
         .try_clone()
         .map_err(|e| Error::io("cloning the socket", e))?;
-    let tls_wanted = url.scheme.is_tls() || setup.require_tls;
     // Every blocking step of the attempt (TLS, the WebSocket upgrade, INFO) shares one deadline.
     tcp::set_deadline(&shutdown_handle, Some(setup.deadline))?;
     match url.scheme {
@@ -108,93 +146,53 @@ pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<
                 reader: Box::new(reader),
                 writer: Box::new(writer),
                 socket: shutdown_handle,
-                prefix: Vec::new(),
                 tls,
+                may_upgrade: false,
+            })
+        }
+        Scheme::Nats | Scheme::Tls if setup.tls_first => {
+            let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
+            let (r, w) = tls::split(sock, session, kick)?;
+            Ok(Connected {
+                reader: Box::new(r),
+                writer: Box::new(w),
+                socket: shutdown_handle,
+                tls: true,
+                may_upgrade: false,
             })
         }
         Scheme::Nats | Scheme::Tls => {
-            if setup.tls_first {
-                let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
-                let (r, w) = tls::split(sock, session, kick)?;
-                return Ok(Connected {
-                    reader: Box::new(r),
-                    writer: Box::new(w),
-                    socket: shutdown_handle,
-                    prefix: Vec::new(),
-                    tls: true,
-                });
-            }
-            // The server speaks first, in the clear: INFO says whether it wants TLS.
-            let (mut r, w) = tcp::split(sock)?;
-            let (prefix, info) = read_info_line(&mut r, setup.max_control_line)?;
-            if info.tls_required || tls_wanted {
-                if tls_wanted && !info.tls_required && !info.tls_available {
-                    return Err(Error::new(
-                        ErrorKind::Tls,
-                        format!("TLS is required but the server at {url} does not offer it"),
-                    ));
-                }
-                let sock = r.into_inner();
-                drop(w);
-                let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
-                let (r, w) = tls::split(sock, session, kick)?;
-                Ok(Connected {
-                    reader: Box::new(r),
-                    writer: Box::new(w),
-                    socket: shutdown_handle,
-                    prefix,
-                    tls: true,
-                })
-            } else {
-                Ok(Connected {
-                    reader: Box::new(r),
-                    writer: Box::new(w),
-                    socket: shutdown_handle,
-                    prefix,
-                    tls: false,
-                })
-            }
+            let (r, w) = tcp::split(sock)?;
+            Ok(Connected {
+                reader: Box::new(r),
+                writer: Box::new(w),
+                socket: shutdown_handle,
+                tls: false,
+                may_upgrade: true,
+            })
         }
     }
 }
 
-/// Reads exactly the first protocol line (the server sends nothing more until we speak) and
-/// parses it as INFO.
-fn read_info_line(r: &mut tcp::TcpRead, max_line: usize) -> Result<(Vec<u8>, ServerInfo)> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    // INFO may be longer than other control lines (a big cluster's connect_urls); the parser
-    // allows it up to max_payload.
-    let limits = proto::Limits {
-        max_control_line: max_line,
-        max_payload: 1024 * 1024,
-    };
-    loop {
-        match proto::parse(&buf, &limits)? {
-            Parsed::Op(ServerOp::Info(json), _) => {
-                let info = ServerInfo::parse(json)?;
-                return Ok((buf, info));
-            }
-            Parsed::Op(ServerOp::Err(text), _) => {
-                return Err(crate::connection::server_error(text));
-            }
-            Parsed::Op(_, _) => {
-                return Err(Error::new(
-                    ErrorKind::Protocol,
-                    "the server's first message was not INFO",
-                ))
-            }
-            Parsed::Incomplete { .. } => {}
-        }
-        let n = r
-            .read(&mut chunk)
-            .map_err(|e| Error::io("reading the server's INFO", e))?;
-        if n == 0 {
-            return Err(Error::new(
-                ErrorKind::Io,
-                "the server closed the connection before sending INFO",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+/// Upgrades a plain `nats://`/`tls://` connection to TLS, after the server's INFO (which the
+/// server sends in the clear, and nothing more until we speak).
+pub(crate) fn start_tls(
+    conn: Connected,
+    url: &ServerUrl,
+    setup: &Setup<'_>,
+    kick: Kick,
+) -> Result<Connected> {
+    let Connected { socket, .. } = conn;
+    let sock = socket
+        .try_clone()
+        .map_err(|e| Error::io("cloning the socket", e))?;
+    let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
+    let (r, w) = tls::split(sock, session, kick)?;
+    Ok(Connected {
+        reader: Box::new(r),
+        writer: Box::new(w),
+        socket,
+        tls: true,
+        may_upgrade: false,
+    })
 }

@@ -16,7 +16,7 @@ use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerNam
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use zeroize::Zeroizing;
 
-use super::tcp::set_deadline;
+use super::tcp::{set_deadline, SocketWriter};
 use super::{Kick, ReadHalf, WriteHalf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{ClientCert, Options};
@@ -198,7 +198,7 @@ pub(crate) struct TlsRead {
 }
 
 pub(crate) struct TlsWrite {
-    sock: TcpStream,
+    sock: SocketWriter,
     session: Session,
     out: Vec<u8>,
 }
@@ -224,7 +224,7 @@ pub(crate) fn split(
             kick,
         },
         TlsWrite {
-            sock: w,
+            sock: SocketWriter::new(w),
             session,
             out: Vec::new(),
         },
@@ -294,15 +294,22 @@ impl WriteHalf for TlsWrite {
                     c.write_tls(&mut self.out)?;
                 }
             }
-            if !self.out.is_empty() {
-                self.sock.write_all(&self.out)?;
-            }
+            // Also when `out` is empty: bytes a write with a deadline left pending go first.
+            self.sock.write_all(&self.out)?;
             *sent += take;
             rest = &rest[take..];
             if rest.is_empty() {
                 return Ok(());
             }
         }
+    }
+
+    fn set_write_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.sock.set_deadline(deadline);
+    }
+
+    fn has_pending(&self) -> bool {
+        self.sock.has_pending()
     }
 
     fn close(&mut self) {

@@ -6,6 +6,10 @@
 //! frames; one NATS operation may span frames and one frame may hold many operations, so the
 //! reader simply concatenates payloads. A server Ping is answered by queueing a Pong for the
 //! writer; a Close frame ends the stream with its code and reason kept in the error.
+//!
+//! With compression agreed (permessage-deflate, see `deflate.rs`), a message whose first frame
+//! has RSV1 set is inflated as its payload arrives, straight into the reader's buffer; the
+//! writer deflates what is worth it and sets RSV1 on those frames.
 
 use std::io::{self, Cursor};
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use tungstenite::http;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
+use super::deflate::{self, Deflater, Inflater};
 use super::{Kick, ReadHalf, Setup, WriteHalf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ServerUrl;
@@ -45,6 +50,16 @@ pub(crate) struct WsRead {
     outbox: Outbox,
     kick: Kick,
     closed: Option<Error>,
+    /// Compression was agreed.
+    inflater: Option<Inflater>,
+    /// Inside a fragmented data message (its first frame came, its final one has not): whether
+    /// it is compressed.
+    in_message: Option<bool>,
+    /// Bytes at `raw[pos..]` already unmasked (a masked compressed frame is unmasked in place,
+    /// and the inflater may not take all of it at once).
+    unmasked: usize,
+    /// The last inflate filled the caller's buffer: the inflater may hold more output.
+    inflate_pending: bool,
 }
 
 enum Current {
@@ -52,6 +67,13 @@ enum Current {
     Data {
         mask: Option<[u8; 4]>,
         offset: usize,
+        compressed: bool,
+        fin: bool,
+    },
+    /// A compressed message's payload is all in: feeding the `00 00 ff ff` tail (`fed` bytes
+    /// of it so far) and taking the last output.
+    Finish {
+        fed: usize,
     },
     Control {
         op: Control,
@@ -64,6 +86,12 @@ pub(crate) struct WsWrite {
     frame: Vec<u8>,
     outbox: Outbox,
     closed: bool,
+    /// Compression was agreed and we may compress.
+    deflater: Option<Deflater>,
+    /// A compressed message, before framing.
+    zbuf: Vec<u8>,
+    /// With compression: the most one message carries (see `deflate::MAX_COMPRESSED_MESSAGE`).
+    max_message: usize,
 }
 
 /// Performs the HTTP upgrade over `reader`/`writer` and wraps them in WebSocket framing.
@@ -89,6 +117,9 @@ pub(crate) fn upgrade(
         .header("Upgrade", "websocket")
         .header("Sec-WebSocket-Version", "13")
         .header("Sec-WebSocket-Key", generate_key());
+    if setup.ws.compression {
+        req = req.header("Sec-WebSocket-Extensions", deflate::OFFER);
+    }
     for (k, v) in &setup.ws.headers {
         req = req.header(k.as_str(), v.as_str());
     }
@@ -105,13 +136,23 @@ pub(crate) fn upgrade(
     // Read the response head; keep whatever follows it.
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
-    let head_len = loop {
+    let (head_len, agreed) = loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&buf) {
             Ok(httparse::Status::Complete(n)) => {
                 check_response(&resp, &key, url)?;
-                break n;
+                let extensions: Vec<String> = resp
+                    .headers
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                    .collect();
+                let agreed = deflate::negotiate(
+                    extensions.iter().map(String::as_str),
+                    setup.ws.compression,
+                )?;
+                break (n, agreed);
             }
             Ok(httparse::Status::Partial) => {}
             Err(e) => {
@@ -143,6 +184,13 @@ pub(crate) fn upgrade(
     let end = buf.len() - head_len;
     buf.copy_within(head_len.., 0);
     buf.resize(RAW_BUF.max(end), 0);
+    match agreed {
+        Some(a) => log::debug!("{url}: WebSocket compression agreed ({a:?})"),
+        None if setup.ws.compression => {
+            log::debug!("{url}: the server declined WebSocket compression; plain frames")
+        }
+        None => {}
+    }
     let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
     Ok((
         WsRead {
@@ -156,12 +204,19 @@ pub(crate) fn upgrade(
             outbox: outbox.clone(),
             kick,
             closed: None,
+            inflater: agreed.map(Inflater::new),
+            in_message: None,
+            unmasked: 0,
+            inflate_pending: false,
         },
         WsWrite {
             inner: writer,
             frame: Vec::new(),
             outbox,
             closed: false,
+            deflater: agreed.filter(|a| a.may_compress).map(|_| Deflater::new()),
+            zbuf: Vec::new(),
+            max_message: deflate::MAX_COMPRESSED_MESSAGE,
         },
     ))
 }
@@ -232,6 +287,16 @@ fn protocol(why: &str) -> io::Error {
     Error::new(ErrorKind::WebSocket, why.to_string()).into_io()
 }
 
+/// The inflater made no progress with input and room to write: never expected, but a loop on
+/// it must not spin.
+fn stalled() -> io::Error {
+    Error::new(
+        ErrorKind::Protocol,
+        "bad compressed WebSocket message: the deflate stream does not advance",
+    )
+    .into_io()
+}
+
 impl WsRead {
     /// Reads more raw bytes (keeping the unread ones); `false` on end of stream.
     fn fill(&mut self) -> io::Result<bool> {
@@ -294,10 +359,90 @@ impl ReadHalf for WsRead {
         if let Some(e) = &self.closed {
             return Err(e.clone().into_io());
         }
+        if self.inflate_pending {
+            // Output the inflater still holds comes before anything else.
+            if let Some(inf) = self.inflater.as_mut() {
+                let (_, w) = inf.inflate(&[], buf)?;
+                self.inflate_pending = w == buf.len();
+                if w > 0 {
+                    return Ok(w);
+                }
+            }
+        }
         loop {
             let avail = self.end - self.pos;
             match self.frame {
-                Current::Data { mask, offset } if self.left > 0 => {
+                Current::Data {
+                    mask,
+                    offset,
+                    compressed: true,
+                    fin,
+                } if self.left > 0 => {
+                    if avail == 0 {
+                        if !self.fill()? {
+                            return Ok(0);
+                        }
+                        continue;
+                    }
+                    let n = self.left.min(avail as u64) as usize;
+                    if let Some(m) = mask {
+                        if self.unmasked < n {
+                            let from = self.pos + self.unmasked;
+                            apply_mask(
+                                &mut self.raw[from..self.pos + n],
+                                m,
+                                offset + self.unmasked,
+                            );
+                            self.unmasked = n;
+                        }
+                    }
+                    let Some(inf) = self.inflater.as_mut() else {
+                        return Err(stalled());
+                    };
+                    let (c, w) = inf.inflate(&self.raw[self.pos..self.pos + n], buf)?;
+                    self.pos += c;
+                    self.left -= c as u64;
+                    self.unmasked = self.unmasked.saturating_sub(c);
+                    self.inflate_pending = w == buf.len();
+                    self.frame = if self.left == 0 && fin {
+                        Current::Finish { fed: 0 }
+                    } else {
+                        Current::Data {
+                            mask,
+                            offset: offset + c,
+                            compressed: true,
+                            fin,
+                        }
+                    };
+                    if w > 0 {
+                        return Ok(w);
+                    }
+                    if c == 0 {
+                        return Err(stalled());
+                    }
+                }
+                Current::Finish { fed } => {
+                    let Some(inf) = self.inflater.as_mut() else {
+                        return Err(stalled());
+                    };
+                    let (c, w) = inf.inflate(&Inflater::tail()[fed..], buf)?;
+                    let fed = fed + c;
+                    if fed == Inflater::tail().len() && w < buf.len() {
+                        inf.end_message();
+                        self.frame = Current::None;
+                        self.inflate_pending = false;
+                    } else {
+                        self.frame = Current::Finish { fed };
+                        self.inflate_pending = w == buf.len();
+                    }
+                    if w > 0 {
+                        return Ok(w);
+                    }
+                    if c == 0 && fed < Inflater::tail().len() {
+                        return Err(stalled());
+                    }
+                }
+                Current::Data { mask, offset, .. } if self.left > 0 => {
                     if avail == 0 {
                         if !self.fill()? {
                             return Ok(0);
@@ -314,6 +459,8 @@ impl ReadHalf for WsRead {
                     self.frame = Current::Data {
                         mask,
                         offset: offset + n,
+                        compressed: false,
+                        fin: false,
                     };
                     if n > 0 {
                         return Ok(n);
@@ -360,17 +507,44 @@ impl ReadHalf for WsRead {
                         continue;
                     };
                     self.pos += cur.position() as usize;
-                    if hdr.rsv1 || hdr.rsv2 || hdr.rsv3 {
-                        return Err(protocol(
-                            "the server set reserved frame bits (compression was not negotiated)",
-                        ));
+                    if hdr.rsv2 || hdr.rsv3 {
+                        return Err(protocol("the server set reserved frame bits RSV2/RSV3"));
                     }
                     self.left = len;
                     match hdr.opcode {
-                        OpCode::Data(Data::Binary | Data::Text | Data::Continue) => {
-                            self.frame = Current::Data {
-                                mask: hdr.mask,
-                                offset: 0,
+                        OpCode::Data(d @ (Data::Binary | Data::Text | Data::Continue)) => {
+                            let compressed = if matches!(d, Data::Continue) {
+                                let Some(c) = self.in_message else {
+                                    return Err(protocol("a continuation frame outside a message"));
+                                };
+                                if hdr.rsv1 {
+                                    return Err(protocol("RSV1 on a continuation frame"));
+                                }
+                                c
+                            } else {
+                                if self.in_message.is_some() {
+                                    return Err(protocol(
+                                        "a new message began before the previous one ended",
+                                    ));
+                                }
+                                if hdr.rsv1 && self.inflater.is_none() {
+                                    return Err(protocol(
+                                        "the server set reserved frame bits (compression was not negotiated)",
+                                    ));
+                                }
+                                hdr.rsv1
+                            };
+                            self.in_message = (!hdr.is_final).then_some(compressed);
+                            self.unmasked = 0;
+                            self.frame = if compressed && hdr.is_final && len == 0 {
+                                Current::Finish { fed: 0 }
+                            } else {
+                                Current::Data {
+                                    mask: hdr.mask,
+                                    offset: 0,
+                                    compressed,
+                                    fin: hdr.is_final,
+                                }
                             };
                         }
                         OpCode::Data(Data::Reserved(_)) => {
@@ -379,6 +553,9 @@ impl ReadHalf for WsRead {
                         OpCode::Control(op) => {
                             if len > 125 || !hdr.is_final {
                                 return Err(protocol("control frame too long or fragmented"));
+                            }
+                            if hdr.rsv1 {
+                                return Err(protocol("a compressed control frame"));
                             }
                             self.control.clear();
                             self.frame = Current::Control { op, mask: hdr.mask };
@@ -392,10 +569,15 @@ impl ReadHalf for WsRead {
 
 /// Appends one masked frame (header + masked payload) to `out`.
 fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    write_frame_with(out, opcode, false, payload)
+}
+
+/// Appends one masked final frame; `compressed` sets RSV1 (the payload is a deflated message).
+fn write_frame_with(out: &mut Vec<u8>, opcode: OpCode, compressed: bool, payload: &[u8]) {
     let mask: [u8; 4] = rand::random();
     let hdr = FrameHeader {
         is_final: true,
-        rsv1: false,
+        rsv1: compressed,
         rsv2: false,
         rsv3: false,
         opcode,
@@ -425,13 +607,47 @@ impl WriteHalf for WsWrite {
         if data.is_empty() || self.closed {
             return self.inner.write_all(&[]);
         }
-        for chunk in data.chunks(MAX_FRAME) {
+        // Compressed or not, one message per chunk: with compression the chunks stay within
+        // what the server accepts once inflated.
+        let chunk_size = if self.deflater.is_some() {
+            self.max_message
+        } else {
+            MAX_FRAME
+        };
+        for chunk in data.chunks(chunk_size) {
             self.frame.clear();
-            write_frame(&mut self.frame, OpCode::Data(Data::Binary), chunk);
+            let compressed = match &mut self.deflater {
+                Some(d) => d.compress(chunk, &mut self.zbuf),
+                None => false,
+            };
+            if compressed {
+                write_frame_with(
+                    &mut self.frame,
+                    OpCode::Data(Data::Binary),
+                    true,
+                    &self.zbuf,
+                );
+            } else {
+                write_frame(&mut self.frame, OpCode::Data(Data::Binary), chunk);
+            }
             self.inner.write_all(&self.frame)?;
             *sent += chunk.len();
         }
         Ok(())
+    }
+
+    fn set_write_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.inner.set_write_deadline(deadline);
+    }
+
+    fn has_pending(&self) -> bool {
+        self.inner.has_pending()
+    }
+
+    fn set_max_payload(&mut self, bytes: usize) {
+        if bytes > 0 {
+            self.max_message = bytes.min(deflate::MAX_COMPRESSED_MESSAGE);
+        }
     }
 
     fn close(&mut self) {
@@ -504,9 +720,19 @@ mod tests {
 
     /// A server-side (unmasked unless `mask` is given) frame.
     fn frame(opcode: OpCode, fin: bool, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        frame_rsv1(opcode, fin, false, payload, mask)
+    }
+
+    fn frame_rsv1(
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+    ) -> Vec<u8> {
         let hdr = FrameHeader {
             is_final: fin,
-            rsv1: false,
+            rsv1,
             rsv2: false,
             rsv3: false,
             opcode,
@@ -535,6 +761,10 @@ mod tests {
             outbox: outbox.clone(),
             kick: Arc::new(|| {}),
             closed: None,
+            inflater: None,
+            in_message: None,
+            unmasked: 0,
+            inflate_pending: false,
         };
         (r, outbox)
     }
@@ -679,6 +909,9 @@ mod tests {
             frame: Vec::new(),
             outbox: outbox.clone(),
             closed: false,
+            deflater: None,
+            zbuf: Vec::new(),
+            max_message: deflate::MAX_COMPRESSED_MESSAGE,
         };
         write_frame(&mut outbox.lock(), OpCode::Control(Control::Pong), b"p");
         let data: Vec<u8> = (0..(MAX_FRAME + 10)).map(|i| i as u8).collect();
@@ -697,5 +930,282 @@ mod tests {
         let before = sink.0.lock().len();
         w.write_all(b"late").unwrap();
         assert_eq!(sink.0.lock().len(), before);
+    }
+
+    // ---- permessage-deflate ----
+
+    use super::deflate::Agreed;
+    use flate2::{Compress, Compression, FlushCompress};
+
+    fn agreed(server_no_context_takeover: bool) -> Agreed {
+        Agreed {
+            server_no_context_takeover,
+            may_compress: true,
+        }
+    }
+
+    fn compressed_reader(chunks: Vec<Vec<u8>>, agreed: Agreed, limit: u64) -> WsRead {
+        let (mut r, _) = reader(chunks);
+        r.inflater = Some(Inflater::with_limit(agreed, limit));
+        r
+    }
+
+    /// What a server sends for `data`: deflated with sync flush, tail removed (with `ctx` kept
+    /// from earlier messages unless `reset`).
+    fn server_deflate(c: &mut Compress, data: &[u8], reset: bool) -> Vec<u8> {
+        if reset {
+            c.reset();
+        }
+        let mut out = Vec::with_capacity(data.len() + 1024);
+        let start = c.total_in();
+        loop {
+            let done = (c.total_in() - start) as usize;
+            c.compress_vec(&data[done..], &mut out, FlushCompress::Sync)
+                .unwrap();
+            if (c.total_in() - start) as usize == data.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity());
+        }
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    fn text(len: usize, seed: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| b"MSG a.b 1 5\r\nhello\r\n"[(i + seed) % 20])
+            .collect()
+    }
+
+    /// A server stream with compressed messages of every interesting size, some fragmented
+    /// (RSV1 on the first frame only, a Ping between fragments), some masked, plain messages
+    /// between them; and the NATS bytes it carries.
+    fn compressed_stream(reset: bool, sizes: &[usize]) -> (Vec<u8>, Vec<u8>) {
+        let mut c = Compress::new(Compression::new(6), false);
+        let (mut wire, mut nats) = (Vec::new(), Vec::new());
+        let bin = OpCode::Data(Data::Binary);
+        let cont = OpCode::Data(Data::Continue);
+        for (i, &len) in sizes.iter().enumerate() {
+            let data = text(len, i);
+            let z = server_deflate(&mut c, &data, reset);
+            match i % 4 {
+                // One frame.
+                0 => wire.extend(frame_rsv1(bin, true, true, &z, None)),
+                // Three fragments (the middle one may be empty), a Ping in between.
+                1 => {
+                    let (a, rest) = z.split_at(z.len() / 3);
+                    let (b, c2) = rest.split_at(rest.len() / 2);
+                    wire.extend(frame_rsv1(bin, false, true, a, None));
+                    wire.extend(frame(OpCode::Control(Control::Ping), true, b"p", None));
+                    wire.extend(frame(cont, false, b, None));
+                    wire.extend(frame(cont, true, c2, None));
+                }
+                // Masked by a confused server, in two fragments.
+                2 => {
+                    let (a, b) = z.split_at(z.len() / 2);
+                    wire.extend(frame_rsv1(bin, false, true, a, Some([9, 8, 7, 6])));
+                    wire.extend(frame(cont, true, b, Some([1, 2, 3, 4])));
+                }
+                // The whole message in the first frame, an empty final fragment.
+                _ => {
+                    wire.extend(frame_rsv1(bin, false, true, &z, None));
+                    wire.extend(frame(cont, true, b"", None));
+                }
+            }
+            nats.extend_from_slice(&data);
+            // A plain message after each compressed one.
+            let plain = format!("PING {i}\r\n");
+            wire.extend(frame(bin, true, plain.as_bytes(), None));
+            nats.extend_from_slice(plain.as_bytes());
+        }
+        (wire, nats)
+    }
+
+    fn read_all_with(r: &mut WsRead, size: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; size];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn compressed_messages_of_every_size_read_back() {
+        let sizes = [
+            1,
+            2,
+            63,
+            64,
+            125,
+            126,
+            127,
+            4096,
+            32767,
+            32768,
+            32769,
+            65535,
+            65536,
+            65537,
+            1 << 20,
+        ];
+        for reset in [true, false] {
+            let (wire, nats) = compressed_stream(reset, &sizes);
+            for size in [1 << 16, 7, 1 << 20] {
+                let mut r = compressed_reader(vec![wire.clone()], agreed(reset), 1 << 30);
+                let got = read_all_with(&mut r, size).unwrap();
+                assert!(got == nats, "reset {reset}, reads of {size}");
+            }
+            // In 1000-byte pieces from the network.
+            let pieces = wire.chunks(1000).map(<[u8]>::to_vec).collect();
+            let mut r = compressed_reader(pieces, agreed(reset), 1 << 30);
+            assert!(
+                read_all_with(&mut r, 4096).unwrap() == nats,
+                "reset {reset}"
+            );
+        }
+    }
+
+    #[test]
+    fn compressed_frames_split_at_every_point_give_the_same_bytes() {
+        let (wire, nats) = compressed_stream(true, &[1, 126, 300, 70, 2, 500, 64, 9]);
+        for cut in 1..wire.len() {
+            let chunks = vec![wire[..cut].to_vec(), wire[cut..].to_vec()];
+            let mut r = compressed_reader(chunks, agreed(true), 1 << 30);
+            let got = read_all_with(&mut r, 5).unwrap();
+            assert!(got == nats, "cut at {cut}");
+        }
+        let bytes = wire.iter().map(|b| vec![*b]).collect();
+        let mut r = compressed_reader(bytes, agreed(true), 1 << 30);
+        assert!(read_all_with(&mut r, 3).unwrap() == nats, "byte at a time");
+    }
+
+    #[test]
+    fn bad_compressed_frames_are_errors_never_panics() {
+        let bin = OpCode::Data(Data::Binary);
+        let mut c = Compress::new(Compression::fast(), false);
+        let good = server_deflate(&mut c, &text(5000, 0), true);
+        let kind = |wire: Vec<u8>, limit: u64| {
+            let mut r = compressed_reader(vec![wire], agreed(true), limit);
+            Error::io("reading", read_all_with(&mut r, 4096).unwrap_err()).kind()
+        };
+        // Corrupt deflate data: a reserved block type.
+        let corrupt = frame_rsv1(bin, true, true, &[0xff, 0xff, 0xff, 0xff], None);
+        assert_eq!(kind(corrupt, 1 << 30), ErrorKind::Protocol);
+        // A bomb: more than the limit once inflated.
+        let zeros = server_deflate(&mut c, &vec![0u8; 4 << 20], true);
+        assert_eq!(
+            kind(frame_rsv1(bin, true, true, &zeros, None), 1 << 20),
+            ErrorKind::Protocol
+        );
+        // RSV1 on a continuation frame, on a control frame, or without a message.
+        let mut wire = frame_rsv1(bin, false, true, &good[..10], None);
+        wire.extend(frame_rsv1(
+            OpCode::Data(Data::Continue),
+            true,
+            true,
+            &good[10..],
+            None,
+        ));
+        assert_eq!(kind(wire, 1 << 30), ErrorKind::WebSocket);
+        let ping = frame_rsv1(OpCode::Control(Control::Ping), true, true, b"", None);
+        assert_eq!(kind(ping, 1 << 30), ErrorKind::WebSocket);
+        let orphan = frame(OpCode::Data(Data::Continue), true, b"x", None);
+        assert_eq!(kind(orphan, 1 << 30), ErrorKind::WebSocket);
+        let mut twice = frame(bin, false, b"x", None);
+        twice.extend(frame(bin, true, b"y", None));
+        assert_eq!(kind(twice, 1 << 30), ErrorKind::WebSocket);
+        // Every single-byte corruption of a compressed message: an error or some bytes, and
+        // the reader ends (no panic, no endless loop).
+        for i in 0..good.len().min(400) {
+            let mut bad = good.clone();
+            bad[i] ^= 0x5a;
+            let mut r = compressed_reader(
+                vec![frame_rsv1(bin, true, true, &bad, None)],
+                agreed(true),
+                1 << 20,
+            );
+            let _ = read_all_with(&mut r, 1000);
+        }
+    }
+
+    /// Writes PING, a big compressible write and noise through a compressing writer with the
+    /// server's `max_payload` set to `max_payload`; returns, per frame, RSV1 and the inflated
+    /// (or plain) payload.
+    fn compressing_writer_frames(
+        max_payload: usize,
+        big: &[u8],
+        noise: &[u8],
+    ) -> Vec<(bool, Vec<u8>)> {
+        let sink = Sink::default();
+        let mut w = WsWrite {
+            inner: Box::new(sink.clone()),
+            frame: Vec::new(),
+            outbox: Arc::new(Mutex::new(Vec::new())),
+            closed: false,
+            deflater: Some(Deflater::new()),
+            zbuf: Vec::new(),
+            max_message: deflate::MAX_COMPRESSED_MESSAGE,
+        };
+        w.set_max_payload(max_payload);
+        w.write_all(b"PING\r\n").unwrap();
+        w.write_all(big).unwrap();
+        w.write_all(noise).unwrap();
+        let wire = sink.0.lock().clone();
+        // Decode as a server would: RSV1 frames inflate on their own (no context).
+        let mut rest = &wire[..];
+        let mut frames = Vec::new();
+        while !rest.is_empty() {
+            let mut cur = Cursor::new(rest);
+            let (hdr, len) = FrameHeader::parse(&mut cur).unwrap().unwrap();
+            assert!(hdr.is_final);
+            let start = cur.position() as usize;
+            let mut p = rest[start..start + len as usize].to_vec();
+            apply_mask(&mut p, hdr.mask.unwrap(), 0);
+            if hdr.rsv1 {
+                let mut inf = Inflater::new(agreed(true));
+                let mut buf = vec![0u8; 2 * MAX_FRAME];
+                let (_, w1) = inf.inflate(&p, &mut buf).unwrap();
+                let (_, w2) = inf.inflate(Inflater::tail(), &mut buf[w1..]).unwrap();
+                p = buf[..w1 + w2].to_vec();
+            }
+            frames.push((hdr.rsv1, p));
+            rest = &rest[start + len as usize..];
+        }
+        frames
+    }
+
+    #[test]
+    fn writer_compresses_what_is_worth_it_within_the_servers_limit() {
+        let big = text(MAX_FRAME + 4321, 3);
+        let noise: Vec<u8> = (0..5000).map(|_| rand::random::<u8>()).collect();
+        let mut want = b"PING\r\n".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(&noise);
+        // max_payload: unknown (0), the server default, above the cap, and small.
+        for (max_payload, per_message) in [
+            (0, deflate::MAX_COMPRESSED_MESSAGE),
+            (1 << 20, deflate::MAX_COMPRESSED_MESSAGE),
+            (8 << 20, deflate::MAX_COMPRESSED_MESSAGE),
+            (2048, 2048),
+        ] {
+            let frames = compressing_writer_frames(max_payload, &big, &noise);
+            let wire: usize = frames.iter().filter(|f| f.0).map(|f| f.1.len()).sum();
+            assert!(wire > 0);
+            // PING plain, the big write compressed in messages of at most `per_message`
+            // bytes inflated, the noise plain (in as many pieces).
+            assert!(!frames[0].0 && frames[0].1 == b"PING\r\n");
+            let big_frames = big.len().div_ceil(per_message);
+            assert!(frames[1..=big_frames]
+                .iter()
+                .all(|f| f.0 && f.1.len() <= per_message));
+            assert!(frames[big_frames + 1..].iter().all(|f| !f.0));
+            let got: Vec<u8> = frames.into_iter().flat_map(|f| f.1).collect();
+            assert!(got == want, "max_payload {max_payload}");
+        }
     }
 }

@@ -209,7 +209,7 @@ pub fn wait_state(nc: &Connection, want: natsws::State) -> Duration {
 /// The next `Disconnected` event's reason (other events are skipped).
 pub fn wait_disconnected(events: &Receiver<Event>) -> natsws::Error {
     wait_event(events, |e| match e {
-        Event::Disconnected { reason } => Some(reason.clone()),
+        Event::Disconnected { reason, .. } => Some(reason.clone()),
         _ => None,
     })
 }

@@ -12,6 +12,9 @@
 //! * [`Proxy::delay`]: hold every chunk for a while before forwarding it;
 //! * [`Proxy::refuse`]: accept new connections and close them at once.
 //!
+//! [`Proxy::bytes_up`] and [`Proxy::bytes_down`] count what it forwarded (e.g. to see how
+//! much compression saved on the wire).
+//!
 //! Dropping the proxy stops listening, closes every connection and joins its threads (waiting
 //! at most two seconds). Nothing polls: the threads block in `accept`, `read`, `write` or on a
 //! condition variable, and closing a socket (shutdown) wakes them.
@@ -44,6 +47,9 @@ struct Shared {
     stop: AtomicBool,
     accepted: AtomicUsize,
     next_id: AtomicU64,
+    /// Bytes forwarded client to server, and server to client.
+    up: AtomicU64,
+    down: AtomicU64,
 }
 
 struct State {
@@ -103,6 +109,8 @@ impl Proxy {
             stop: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
+            up: AtomicU64::new(0),
+            down: AtomicU64::new(0),
         });
         let acceptor = {
             let shared = shared.clone();
@@ -186,6 +194,16 @@ impl Proxy {
     /// Connections accepted so far (refused ones included).
     pub fn connections(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded from clients to the upstream so far (all connections).
+    pub fn bytes_up(&self) -> u64 {
+        self.shared.up.load(Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded from the upstream to clients so far (all connections).
+    pub fn bytes_down(&self) -> u64 {
+        self.shared.down.load(Ordering::SeqCst)
     }
 
     /// Connections currently open (forwarded and not yet closed by either side or the proxy).
@@ -343,6 +361,12 @@ fn pump(shared: &Shared, conn: &Conn, dir: Direction, mut from: TcpStream, mut t
                 cut_after = *left == 0;
             }
         }
+        // Counted before the write, so a peer that has read the bytes sees them counted.
+        let counter = match dir {
+            Direction::ClientToServer => &shared.up,
+            Direction::ServerToClient => &shared.down,
+        };
+        counter.fetch_add(n as u64, Ordering::SeqCst);
         if to.write_all(&buf[..n]).is_err() {
             conn.close();
             return;

@@ -1,0 +1,531 @@
+//! The subscription and request table: who gets each incoming message.
+//!
+//! Subscriptions by sid, each with its queue and pending counters; requests waiting on the
+//! shared `<inbox prefix>.<nuid>.*` subscription by token. One lock guards both (they are
+//! looked up together for every message), held only for in-memory work. Routing is plain code
+//! on plain data: the tests here need no socket and no thread.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::connection::outbound::Batch;
+use crate::error::{Error, ErrorKind, Result};
+use crate::message::Message;
+use crate::proto::encode;
+
+/// What a queued message is taken to hold besides its payload, headers, subject and reply:
+/// the message itself in its subscription's queue, and the allocator's overhead of its
+/// buffers. Pending byte limits count this, so they bound memory, not just payloads.
+pub(crate) const QUEUED_OVERHEAD: usize = std::mem::size_of::<Delivery>() + 96;
+
+/// What a queued message holds in memory, as pending byte limits count it: its payload,
+/// headers, subject and reply, and [`QUEUED_OVERHEAD`].
+pub(crate) fn held(msg: &Message) -> usize {
+    msg.payload.len()
+        + msg.subject.len()
+        + msg.reply.as_ref().map_or(0, String::len)
+        + msg.headers.as_ref().map_or(0, |h| h.encoded_len())
+        + QUEUED_OVERHEAD
+}
+
+/// What travels from the reader thread to a subscription.
+pub(crate) enum Delivery {
+    Msg(Message),
+    /// The server ended the subscription (a permissions violation).
+    Err(Error),
+}
+
+/// Counters a subscription shares with the reader thread. What is pending is what was queued
+/// minus what was taken; the reader writes only plain stores here (it is the one writer of the
+/// queued side), the subscription only adds to the taken side.
+#[derive(Default)]
+pub(crate) struct SubCounters {
+    /// Bytes queued so far (what the messages hold, see [`QUEUED_OVERHEAD`]).
+    pub(crate) queued_bytes: AtomicU64,
+    /// Messages and bytes handed out by the subscription.
+    pub(crate) taken_msgs: AtomicU64,
+    pub(crate) taken_bytes: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    /// Drops already reported to the reader of the subscription as `SlowConsumer`.
+    pub(crate) dropped_reported: AtomicU64,
+    /// When the first message arrived (set once by the reader thread).
+    pub(crate) first_at: std::sync::OnceLock<std::time::Instant>,
+    pub(crate) slow: AtomicBool,
+}
+
+pub(crate) struct SubEntry {
+    pub(crate) subject: String,
+    pub(crate) queue: Option<String>,
+    pub(crate) tx: Sender<Delivery>,
+    pub(crate) counters: Arc<SubCounters>,
+    /// Auto-unsubscribe after this many messages in total.
+    pub(crate) max: Option<u64>,
+    /// Messages and bytes queued to the subscription so far.
+    pub(crate) delivered: u64,
+    pub(crate) queued_bytes: u64,
+    /// Messages the server sent for this sid, dropped ones included: what its count for an
+    /// auto-unsubscribe is made of.
+    pub(crate) received: u64,
+}
+
+/// Sids are small integers we hand out ourselves, so a multiplicative hash is enough
+/// (SipHash showed up in profiles of the receive path).
+#[derive(Default)]
+pub(crate) struct SidHasher(u64);
+
+impl Hasher for SidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type Subs = HashMap<u64, SubEntry, BuildHasherDefault<SidHasher>>;
+
+/// A request waiting for replies on the shared inbox.
+pub(crate) struct Waiter {
+    /// The subject the request went to, to route a publish permission error to it.
+    pub(crate) subject: String,
+    pub(crate) tx: Sender<Result<Message>>,
+    /// More than one reply expected (`request_many`): the waiter stays after a reply.
+    pub(crate) many: bool,
+}
+
+/// Pending limits of subscriptions (0: no limit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) msgs: usize,
+    pub(crate) bytes: usize,
+}
+
+/// What became of an incoming message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Routed {
+    /// Queued to its subscription or handed to its request.
+    Delivered,
+    /// Dropped past the pending limits; `Some` for the first drop of an episode, with the
+    /// subject and the drops so far, to report.
+    Dropped(Option<(String, u64)>),
+    /// Nobody wants it (it crossed our UNSUB, or its request gave up).
+    Unwanted,
+}
+
+pub(crate) struct Table {
+    pub(crate) subs: Subs,
+    /// `<inbox prefix>.<nuid>.`
+    prefix: String,
+    /// The sid of the `<prefix>*` subscription, 0 until the first request.
+    inbox_sid: u64,
+    next_token: u64,
+    waiters: HashMap<String, Waiter>,
+}
+
+impl Table {
+    pub(crate) fn new(inbox_prefix: &str) -> Table {
+        Table {
+            subs: Subs::default(),
+            prefix: format!("{inbox_prefix}.{}.", nuid::next()),
+            inbox_sid: 0,
+            next_token: 0,
+            waiters: HashMap::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inbox_sid(&self) -> u64 {
+        self.inbox_sid
+    }
+
+    /// Adds a subscription; returns its queue and counters.
+    pub(crate) fn add(
+        &mut self,
+        sid: u64,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> (Receiver<Delivery>, Arc<SubCounters>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = Arc::new(SubCounters::default());
+        self.subs.insert(
+            sid,
+            SubEntry {
+                subject: subject.to_string(),
+                queue: queue.map(str::to_string),
+                tx,
+                counters: counters.clone(),
+                max: None,
+                delivered: 0,
+                queued_bytes: 0,
+                received: 0,
+            },
+        );
+        (rx, counters)
+    }
+
+    /// Ends a subscription now (`max: None`) or after `max` messages in total.
+    pub(crate) fn unsubscribe(&mut self, sid: u64, max: Option<u64>) {
+        match max {
+            None => {
+                self.subs.remove(&sid);
+            }
+            Some(n) => {
+                if let Some(e) = self.subs.get_mut(&sid) {
+                    if e.received >= n {
+                        self.subs.remove(&sid);
+                    } else {
+                        e.max = Some(n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Routes a message the server sent for `sid`; `held` is what it holds in memory.
+    pub(crate) fn route(&mut self, sid: u64, msg: Message, held: usize, limits: Limits) -> Routed {
+        if sid == self.inbox_sid && sid != 0 {
+            return self.reply(msg);
+        }
+        let Some(entry) = self.subs.get_mut(&sid) else {
+            return Routed::Unwanted;
+        };
+        entry.received += 1;
+        // The server ends an auto-unsubscribed sid after `max` messages, dropped ones included.
+        if entry.max.is_some_and(|max| entry.received >= max) {
+            let mut e = self.subs.remove(&sid).expect("present");
+            return queue(&mut e, msg, held, limits);
+        }
+        queue(entry, msg, held, limits)
+    }
+
+    fn reply(&mut self, msg: Message) -> Routed {
+        let Some(token) = msg.subject.strip_prefix(self.prefix.as_str()) else {
+            return Routed::Unwanted;
+        };
+        let no_responders = msg.is_no_responders();
+        let Some(waiter) = self.waiters.get(token) else {
+            return Routed::Unwanted;
+        };
+        if waiter.many && !no_responders {
+            let _ = waiter.tx.send(Ok(msg));
+            return Routed::Delivered;
+        }
+        let token = token.to_string();
+        let waiter = self.waiters.remove(&token).expect("present");
+        let reply = if no_responders {
+            Err(Error::new(
+                ErrorKind::NoResponders,
+                format!("nobody is subscribed to '{}'", waiter.subject),
+            ))
+        } else {
+            Ok(msg)
+        };
+        let _ = waiter.tx.send(reply);
+        Routed::Delivered
+    }
+
+    /// Registers a request waiter; returns the reply subject, the waiter's queue, and the sid
+    /// of the inbox subscription when this is the first request (the caller sends its SUB).
+    pub(crate) fn add_waiter(
+        &mut self,
+        subject: &str,
+        many: bool,
+        new_sid: impl FnOnce() -> u64,
+    ) -> (String, Receiver<Result<Message>>, Option<(u64, String)>) {
+        let (tx, rx) = if many {
+            crossbeam_channel::unbounded()
+        } else {
+            crossbeam_channel::bounded(1)
+        };
+        let mut first = None;
+        if self.inbox_sid == 0 {
+            self.inbox_sid = new_sid();
+            first = Some((self.inbox_sid, format!("{}*", self.prefix)));
+        }
+        self.next_token += 1;
+        let token = self.next_token.to_string();
+        let reply = format!("{}{}", self.prefix, token);
+        self.waiters.insert(
+            token,
+            Waiter {
+                subject: subject.to_string(),
+                tx,
+                many,
+            },
+        );
+        (reply, rx, first)
+    }
+
+    pub(crate) fn remove_waiter(&mut self, reply: &str) {
+        if let Some(token) = reply.strip_prefix(self.prefix.as_str()) {
+            let token = token.to_string();
+            self.waiters.remove(&token);
+        }
+    }
+
+    /// The server refused a subscription: end every subscription on it (and fail every request
+    /// if it was our inbox).
+    pub(crate) fn refuse_subscription(&mut self, subject: &str, queue: Option<&str>, err: &Error) {
+        let hit: Vec<u64> = self
+            .subs
+            .iter()
+            .filter(|(_, e)| e.subject == subject && e.queue.as_deref() == queue)
+            .map(|(sid, _)| *sid)
+            .collect();
+        for sid in hit {
+            if let Some(e) = self.subs.remove(&sid) {
+                let _ = e.tx.send(Delivery::Err(err.clone()));
+            }
+        }
+        if queue.is_none() && subject.strip_suffix('*') == Some(self.prefix.as_str()) {
+            for (_, w) in self.waiters.drain() {
+                let _ = w.tx.send(Err(err.clone()));
+            }
+            self.inbox_sid = 0;
+        }
+    }
+
+    /// The server refused a publish: fail the requests sent to that subject.
+    pub(crate) fn refuse_publish(&mut self, subject: &str, err: &Error) {
+        let hit: Vec<String> = self
+            .waiters
+            .iter()
+            .filter(|(_, w)| w.subject == subject)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in hit {
+            if let Some(w) = self.waiters.remove(&t) {
+                let _ = w.tx.send(Err(err.clone()));
+            }
+        }
+    }
+
+    /// The SUBs that restore every live subscription (and the request inbox) on a new
+    /// connection, in sid order; an auto-unsubscribe is followed by its remaining count.
+    pub(crate) fn replay(&self) -> Batch {
+        let mut out = Batch::default();
+        let mut sids: Vec<&u64> = self.subs.keys().collect();
+        sids.sort();
+        for sid in sids {
+            let e = &self.subs[sid];
+            out.push(true, |b| {
+                encode::sub(b, &e.subject, e.queue.as_deref(), *sid)
+            });
+            if let Some(max) = e.max {
+                out.push(true, |b| {
+                    encode::unsub(b, *sid, Some(max.saturating_sub(e.received)))
+                });
+            }
+        }
+        if self.inbox_sid != 0 {
+            let wildcard = format!("{}*", self.prefix);
+            out.push(true, |b| encode::sub(b, &wildcard, None, self.inbox_sid));
+        }
+        out
+    }
+
+    /// The connection closed: every subscription and request ends.
+    pub(crate) fn clear(&mut self) {
+        self.subs.clear();
+        self.waiters.clear();
+    }
+}
+
+/// Queues `msg` to the subscription, or drops and counts it past the pending limits.
+fn queue(entry: &mut SubEntry, msg: Message, held: usize, limits: Limits) -> Routed {
+    let c = &entry.counters;
+    if entry.received == 1 {
+        let _ = c.first_at.set(std::time::Instant::now());
+    }
+    let pending_msgs = entry
+        .delivered
+        .saturating_sub(c.taken_msgs.load(Ordering::Relaxed)) as usize;
+    let pending_bytes = entry
+        .queued_bytes
+        .saturating_sub(c.taken_bytes.load(Ordering::Relaxed)) as usize;
+    if (limits.msgs > 0 && pending_msgs >= limits.msgs)
+        || (limits.bytes > 0 && pending_bytes + held > limits.bytes)
+    {
+        let dropped = c.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if !c.slow.swap(true, Ordering::Relaxed) {
+            return Routed::Dropped(Some((entry.subject.clone(), dropped)));
+        }
+        return Routed::Dropped(None);
+    }
+    if c.slow.load(Ordering::Relaxed) {
+        c.slow.store(false, Ordering::Relaxed);
+    }
+    entry.delivered += 1;
+    entry.queued_bytes += held as u64;
+    c.queued_bytes.store(entry.queued_bytes, Ordering::Relaxed);
+    let _ = entry.tx.send(Delivery::Msg(msg));
+    Routed::Delivered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::headers::Headers;
+
+    const NONE: Limits = Limits { msgs: 0, bytes: 0 };
+
+    fn msg(subject: &str, payload: &[u8]) -> Message {
+        Message::new(subject.to_string(), payload.to_vec())
+    }
+
+    #[test]
+    fn messages_go_to_their_sid_in_order() {
+        let mut t = Table::new("_INBOX");
+        let (rx1, _) = t.add(1, "a.*", None);
+        let (rx2, _) = t.add(2, "b", Some("q"));
+        for i in 0..3u8 {
+            assert_eq!(t.route(1, msg("a.x", &[i]), 1, NONE), Routed::Delivered);
+        }
+        assert_eq!(t.route(2, msg("b", b"y"), 1, NONE), Routed::Delivered);
+        assert_eq!(t.route(3, msg("c", b"z"), 1, NONE), Routed::Unwanted);
+        let got: Vec<u8> = rx1
+            .try_iter()
+            .map(|d| match d {
+                Delivery::Msg(m) => m.payload[0],
+                Delivery::Err(_) => panic!(),
+            })
+            .collect();
+        assert_eq!(got, vec![0, 1, 2]);
+        assert_eq!(rx2.len(), 1);
+    }
+
+    #[test]
+    fn pending_limits_drop_count_and_report_once_per_episode() {
+        let mut t = Table::new("_INBOX");
+        let (rx, c) = t.add(1, "a", None);
+        let limits = Limits { msgs: 2, bytes: 0 };
+        assert_eq!(t.route(1, msg("a", b"1"), 10, limits), Routed::Delivered);
+        assert_eq!(t.route(1, msg("a", b"2"), 10, limits), Routed::Delivered);
+        assert_eq!(
+            t.route(1, msg("a", b"3"), 10, limits),
+            Routed::Dropped(Some(("a".into(), 1)))
+        );
+        assert_eq!(
+            t.route(1, msg("a", b"4"), 10, limits),
+            Routed::Dropped(None)
+        );
+        // The reader takes one: room again, and the next drop starts a new episode.
+        let _ = rx.try_recv().unwrap();
+        c.taken_msgs.fetch_add(1, Ordering::Relaxed);
+        c.taken_bytes.fetch_add(10, Ordering::Relaxed);
+        assert_eq!(t.route(1, msg("a", b"5"), 10, limits), Routed::Delivered);
+        assert_eq!(
+            t.route(1, msg("a", b"6"), 10, limits),
+            Routed::Dropped(Some(("a".into(), 3)))
+        );
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn byte_limits_count_what_a_message_holds() {
+        let mut t = Table::new("_INBOX");
+        let (_rx, c) = t.add(1, "a", None);
+        let limits = Limits {
+            msgs: 0,
+            bytes: 1000,
+        };
+        assert_eq!(t.route(1, msg("a", b""), 600, limits), Routed::Delivered);
+        assert!(matches!(
+            t.route(1, msg("a", b""), 600, limits),
+            Routed::Dropped(_)
+        ));
+        assert_eq!(c.queued_bytes.load(Ordering::Relaxed), 600);
+    }
+
+    #[test]
+    fn auto_unsubscribe_counts_dropped_messages_and_removes_the_entry() {
+        let mut t = Table::new("_INBOX");
+        let (rx, _) = t.add(1, "a", None);
+        t.unsubscribe(1, Some(3));
+        let limits = Limits { msgs: 1, bytes: 0 };
+        assert_eq!(t.route(1, msg("a", b"1"), 1, limits), Routed::Delivered);
+        assert!(matches!(
+            t.route(1, msg("a", b"2"), 1, limits),
+            Routed::Dropped(_)
+        ));
+        assert!(matches!(
+            t.route(1, msg("a", b"3"), 1, limits),
+            Routed::Dropped(_)
+        ));
+        assert!(t.subs.is_empty(), "the third message ends the subscription");
+        assert_eq!(t.route(1, msg("a", b"4"), 1, limits), Routed::Unwanted);
+        assert_eq!(rx.len(), 1);
+    }
+
+    #[test]
+    fn replies_reach_their_request_and_no_responders_is_an_error() {
+        let mut t = Table::new("_INBOX");
+        let mut next = 10;
+        let (reply, rx, first) = t.add_waiter("svc", false, || {
+            next += 1;
+            next
+        });
+        let (sid, wildcard) = first.expect("first request creates the inbox");
+        assert_eq!(sid, 11);
+        assert!(reply.starts_with(wildcard.trim_end_matches('*')));
+        let (reply2, rx2, again) = t.add_waiter("svc2", false, || unreachable!());
+        assert!(again.is_none());
+        assert_eq!(t.route(sid, msg(&reply, b"ok"), 2, NONE), Routed::Delivered);
+        assert_eq!(&rx.try_recv().unwrap().unwrap().payload[..], b"ok");
+        // A second reply to a single request: nobody waits for it any more.
+        assert_eq!(
+            t.route(sid, msg(&reply, b"late"), 4, NONE),
+            Routed::Unwanted
+        );
+        let mut h = Headers::new();
+        h.set_status(503, None);
+        let nr = msg(&reply2, b"").with_headers(h);
+        assert_eq!(t.route(sid, nr, 0, NONE), Routed::Delivered);
+        assert_eq!(
+            rx2.try_recv().unwrap().unwrap_err().kind(),
+            ErrorKind::NoResponders
+        );
+    }
+
+    #[test]
+    fn replay_restores_subscriptions_in_sid_order_with_remaining_counts() {
+        let mut t = Table::new("_INBOX");
+        let _a = t.add(5, "x", None);
+        let _b = t.add(2, "y", Some("q"));
+        t.unsubscribe(5, Some(4));
+        t.route(5, msg("x", b""), 0, NONE);
+        let (_r, _rx, _) = t.add_waiter("s", false, || 7);
+        let replay = t.replay();
+        let text = String::from_utf8(replay.bytes.clone()).unwrap();
+        let inbox_sub = format!("SUB {}* 7\r\n", t.prefix);
+        assert_eq!(
+            text,
+            format!("SUB y q 2\r\nSUB x 5\r\nUNSUB 5 3\r\n{inbox_sub}")
+        );
+    }
+
+    #[test]
+    fn a_refused_inbox_fails_every_request() {
+        let mut t = Table::new("_INBOX");
+        let (_reply, rx, first) = t.add_waiter("s", false, || 1);
+        let (_, wildcard) = first.unwrap();
+        let err = Error::bare(ErrorKind::PermissionViolation);
+        t.refuse_subscription(&wildcard, None, &err);
+        assert_eq!(
+            rx.try_recv().unwrap().unwrap_err().kind(),
+            ErrorKind::PermissionViolation
+        );
+        assert_eq!(t.inbox_sid(), 0);
+    }
+}
