@@ -119,7 +119,13 @@ pub mod headers;
 mod hooks;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
+#[cfg(feature = "kv")]
+pub mod kv;
+#[cfg(any(feature = "kv", feature = "object_store"))]
+mod marked_watch;
 mod message;
+#[cfg(feature = "object_store")]
+pub mod object_store;
 mod options;
 mod proto;
 mod request;

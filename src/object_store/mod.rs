@@ -1,0 +1,1 @@
+//! Object Store (to come).
