@@ -379,6 +379,7 @@ impl From<Error> for io::Error {
             ErrorKind::Authorization | ErrorKind::PermissionViolation => {
                 io::ErrorKind::PermissionDenied
             }
+            ErrorKind::DigestMismatch => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

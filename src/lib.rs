@@ -111,6 +111,8 @@ mod backoff;
 mod callback;
 mod connection;
 // Declared here, not in `connection/mod.rs`, so the connection core is untouched; see the file.
+#[cfg(any(feature = "kv", feature = "object_store"))]
+mod bucket_name;
 mod error;
 mod events;
 mod handler;

@@ -3,19 +3,9 @@
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// A bucket name: `[A-Za-z0-9_-]+` (ADR-8). Also used by the Object Store.
+/// A bucket name: `[A-Za-z0-9_-]+` (ADR-8).
 pub(crate) fn bucket(name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(Error::new(
-            ErrorKind::InvalidName,
-            format!("invalid bucket name '{name}': use A-Z a-z 0-9 _ - only"),
-        ));
-    }
-    Ok(())
+    crate::bucket_name::validate(name)
 }
 
 fn key_char(b: u8) -> bool {
