@@ -15,7 +15,8 @@ use crate::jetstream::{
     ConsumeOptions, JetStream, JsMessage, MessageMetadata, OrderedConsumerConfig, OrderedMessages,
 };
 
-/// What the engine hands out.
+/// What the engine hands out (one at a time, by value: the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Step {
     /// A message and what its ack subject says.
     Msg(JsMessage, MessageMetadata),

@@ -367,7 +367,9 @@ fn os_watch_and_list(t: Transport) {
     let store = js.create_object_store(mem("w")).unwrap();
     assert_eq!(store.list().unwrap().count(), 0);
     let mut w = store.watch().unwrap();
+    assert!(!w.initial_done());
     assert_eq!(ev(&mut w), ObjectWatchEvent::InitialDone);
+    assert!(w.initial_done());
     store.put_bytes("a", b"1").unwrap();
     let i = info(&mut w);
     assert_eq!((i.name.as_str(), i.size, i.deleted), ("a", 1, false));
