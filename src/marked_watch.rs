@@ -73,7 +73,7 @@ impl MarkedWatch {
         let m = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
-                self.msgs.next_timeout(left)?
+                self.msgs.next_timeout(left).map_err(bucket_not_found)?
             }
             None => match self.msgs.next() {
                 Some(r) => r.map_err(bucket_not_found)?,
