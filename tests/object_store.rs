@@ -470,6 +470,19 @@ fn os_bad_input_sends_nothing(t: Transport) {
     assert!(e.to_string().contains("disk gone"), "{e}");
     assert_eq!(messages(&store), before);
     assert_eq!(store.get_bytes("max").unwrap(), d);
+    // A put the bucket refuses half way (its byte limit): an error, the new chunks gone, the
+    // previous version intact.
+    let small = js
+        .create_object_store(mem("small").max_bytes(20_000))
+        .unwrap();
+    small.put_bytes("o", b"first").unwrap();
+    let before = messages(&small);
+    let big = data(50_000, 5);
+    assert!(small
+        .put(ObjectMeta::new("o").chunk_size(1000), &mut &big[..])
+        .is_err());
+    assert_eq!(messages(&small), before);
+    assert_eq!(small.get_bytes("o").unwrap(), b"first");
 }
 
 fn publish_info_json(js: &natsws::jetstream::JetStream, subject: &str, json: String) {
