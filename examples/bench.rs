@@ -692,17 +692,32 @@ fn run_kvget(args: &Args) -> Res<Outcome> {
     Ok(out)
 }
 
-/// SIZE bytes of `a..z` repeated, generated as they are read.
+/// SIZE bytes of `a..z` repeated, generated as they are read (copied from a 26 KiB pattern).
 struct Letters {
     pos: usize,
     left: usize,
+    pattern: Vec<u8>,
+}
+
+impl Letters {
+    fn new(size: usize) -> Letters {
+        Letters {
+            pos: 0,
+            left: size,
+            pattern: (0..26 * 1024).map(|i| b'a' + (i % 26) as u8).collect(),
+        }
+    }
 }
 
 impl std::io::Read for Letters {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.left);
-        for (k, b) in buf[..n].iter_mut().enumerate() {
-            *b = b'a' + ((self.pos + k) % 26) as u8;
+        let want = buf.len().min(self.left);
+        let mut n = 0;
+        while n < want {
+            let from = (self.pos + n) % 26;
+            let k = (want - n).min(self.pattern.len() - from);
+            buf[n..n + k].copy_from_slice(&self.pattern[from..from + k]);
+            n += k;
         }
         self.pos += n;
         self.left -= n;
@@ -725,10 +740,7 @@ fn obj_setup(args: &Args) -> Res<(Connection, natsws::object_store::ObjectStore)
 
 fn put_objects(args: &Args, store: &natsws::object_store::ObjectStore) -> Res<()> {
     for i in 0..args.count {
-        let mut r = Letters {
-            pos: 0,
-            left: args.size,
-        };
+        let mut r = Letters::new(args.size);
         let info = store
             .put(ObjectMeta::new(format!("peers-{i}")), &mut r)
             .map_err(|e| format!("put {} of {}: {e}", i + 1, args.count))?;
@@ -1013,5 +1025,27 @@ impl Json {
     fn finish(mut self) -> String {
         self.0.push('}');
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn letters_match_the_payload() {
+        use std::io::Read;
+        for size in [0, 1, 25, 26, 27, 26 * 1024 + 5, 100_000] {
+            let mut out = Vec::new();
+            let mut r = super::Letters::new(size);
+            let mut buf = [0u8; 777];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            let want: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+            assert_eq!(out, want, "size {size}");
+        }
     }
 }
