@@ -286,6 +286,7 @@ fn kv_keys_and_history(t: Transport) {
     let js = nc.jetstream();
     let kv = js.create_key_value(mem("k").history(5)).unwrap();
     assert_eq!(kv.keys().unwrap(), Vec::<String>::new());
+    assert_eq!(kv.list_keys().unwrap().count(), 0);
     assert_kind(kv.history("x"), ErrorKind::KeyNotFound);
     for k in ["b", "a", "dev.1.mode", "dev.2.mode", "dev.1.name", "a"] {
         kv.put(k, "v").unwrap();
@@ -307,6 +308,9 @@ fn kv_keys_and_history(t: Transport) {
         ["b", "dev.1.mode", "dev.1.name"]
     );
     assert_eq!(kv.keys_filtered(["none.>"]).unwrap(), Vec::<String>::new());
+    // The streaming form: stream order, deletes and purges left out.
+    let listed: Vec<String> = kv.list_keys().unwrap().map(|k| k.unwrap()).collect();
+    assert_eq!(listed, ["b", "dev.1.mode", "dev.2.mode", "dev.1.name", "a"]);
     let h: Vec<u64> = kv
         .history("a")
         .unwrap()

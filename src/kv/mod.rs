@@ -54,7 +54,7 @@ use crate::jetstream::{JetStream, Stream};
 pub use config::{Config, Status, MAX_HISTORY};
 pub use entry::{Entry, Operation};
 pub use store::{DeleteOptions, PurgeOptions};
-pub use watch::{WatchEvent, WatchOptions, Watcher};
+pub use watch::{Keys, WatchEvent, WatchOptions, Watcher};
 
 /// A Key-Value bucket: cheap to clone, holds its JetStream context.
 #[derive(Debug, Clone)]
