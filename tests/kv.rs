@@ -134,7 +134,7 @@ fn kv_buckets(t: Transport) {
     assert!(!st.is_compressed());
     assert_eq!(st.limit_marker_ttl(), None);
     let mut list: Vec<(String, u64)> = js
-        .key_values()
+        .key_value_stores()
         .map(|r| r.unwrap())
         .map(|s| (s.bucket().to_string(), s.values()))
         .collect();
@@ -170,11 +170,11 @@ fn kv_entries(t: Transport) {
     assert_kind(kv.get("missing"), ErrorKind::KeyNotFound);
     // A revision: the key's own, not another's.
     assert_eq!(
-        sum(&kv.entry("a", 1).unwrap()),
+        sum(&kv.get_revision("a", 1).unwrap()),
         x("a", "1", 1, 0, Operation::Put)
     );
-    assert_kind(kv.entry("a", 2), ErrorKind::KeyNotFound);
-    assert_kind(kv.entry("a", 99), ErrorKind::KeyNotFound);
+    assert_kind(kv.get_revision("a", 2), ErrorKind::KeyNotFound);
+    assert_kind(kv.get_revision("a", 99), ErrorKind::KeyNotFound);
     // Empty values are values.
     assert_eq!(kv.put("empty", "").unwrap(), 4);
     assert_eq!(
@@ -184,8 +184,8 @@ fn kv_entries(t: Transport) {
     // History limit 3: the oldest goes.
     kv.put("a", "5").unwrap();
     kv.put("a", "6").unwrap();
-    assert_kind(kv.entry("a", 1), ErrorKind::KeyNotFound);
-    assert_eq!(&kv.entry("a", 3).unwrap().value[..], b"3");
+    assert_kind(kv.get_revision("a", 1), ErrorKind::KeyNotFound);
+    assert_eq!(&kv.get_revision("a", 3).unwrap().value[..], b"3");
     // A second client reads the same.
     let nc2 = c.connect_tcp();
     let kv2 = nc2.jetstream().key_value("e").unwrap();
@@ -220,7 +220,7 @@ fn kv_create_update_delete_purge(t: Transport) {
         3
     );
     assert_kind(kv.get("k"), ErrorKind::KeyNotFound);
-    assert_kind(kv.entry("k", 3), ErrorKind::KeyNotFound);
+    assert_kind(kv.get_revision("k", 3), ErrorKind::KeyNotFound);
     // History keeps the value and the marker.
     let h: Vec<_> = kv.history("k").unwrap().iter().map(sum).collect();
     assert_eq!(
@@ -468,7 +468,7 @@ fn kv_bad_input_sends_nothing(t: Transport) {
         assert_kind(kv.watch(f), ErrorKind::InvalidKey);
         assert_kind(kv.keys_filtered([f]), ErrorKind::InvalidKey);
     }
-    assert_kind(kv.entry("a", 0), ErrorKind::InvalidOption);
+    assert_kind(kv.get_revision("a", 0), ErrorKind::InvalidOption);
     assert_kind(
         kv.delete_with("a", DeleteOptions::new().revision(0)),
         ErrorKind::InvalidOption,

@@ -6,7 +6,7 @@
 //! [`key_value`](crate::jetstream::JetStream::key_value),
 //! [`delete_key_value`](crate::jetstream::JetStream::delete_key_value),
 //! [`key_value_store_names`](crate::jetstream::JetStream::key_value_store_names),
-//! [`key_values`](crate::jetstream::JetStream::key_values).
+//! [`key_value_stores`](crate::jetstream::JetStream::key_value_stores).
 //!
 //! ```no_run
 //! use natsws::kv::{Config, WatchEvent};
