@@ -262,12 +262,16 @@ fn consume_survives_reconnect(t: Transport) {
     // Messages in flight during the reconnect come again after the ack wait; confirmed acks
     // never do. (The server may leave an ack of a delivery it has since redelivered
     // unconfirmed: such a message may come again.)
+    // An ack whose confirmation does not come in time (a loaded machine) may still have
+    // reached the server: that message need not come again.
+    let mut unconfirmed = HashSet::new();
     let deadline = Instant::now() + 2 * WAIT;
-    while acked.len() < 40 {
+    while acked.union(&unconfirmed).count() < 40 {
         assert!(
             Instant::now() < deadline,
-            "only {} after the reconnect",
-            acked.len()
+            "only {} (+{} unconfirmed) after the reconnect",
+            acked.len(),
+            unconfirmed.len()
         );
         match msgs.next_timeout(Duration::from_secs(1)) {
             Ok(m) => {
@@ -277,13 +281,18 @@ fn consume_survives_reconnect(t: Transport) {
                 }
                 match m.ack_sync(Duration::from_millis(500)) {
                     Ok(()) => {
+                        unconfirmed.remove(&seq);
                         acked.insert(seq);
                     }
-                    Err(e) => assert_eq!(e.kind(), ErrorKind::Timeout, "{e}"),
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+                        unconfirmed.insert(seq);
+                    }
                 }
             }
             Err(e) => assert_eq!(e.kind(), ErrorKind::Timeout, "{e}"),
         }
     }
-    assert_eq!(acked, (1..=40).collect::<HashSet<u64>>());
+    let seen: HashSet<u64> = acked.union(&unconfirmed).copied().collect();
+    assert_eq!(seen, (1..=40).collect::<HashSet<u64>>());
 }
