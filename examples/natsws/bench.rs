@@ -86,9 +86,9 @@ pub fn run(conn: &ConnectArgs, a: BenchArgs) -> crate::Result {
             })
         }));
     }
-    drop(ready_tx);
-    for r in ready_rx {
-        r.map_err(|e| format!("a subscriber failed: {e}"))?;
+    for _ in 0..a.subscribers {
+        let ready = ready_rx.recv().map_err(|_| "a subscriber quit")?;
+        ready.map_err(|e| format!("a subscriber failed: {e}"))?;
     }
     let mut pubs = Vec::new();
     for i in 0..a.publishers {

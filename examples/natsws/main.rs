@@ -42,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Verb {
-    /// Publish a message (or --count messages) to a subject.
+    /// Publish a message (or --count messages) to a subject
     Pub(pubsub::PubArgs),
     /// Subscribe to a subject and print the messages.
     Sub(pubsub::SubArgs),
