@@ -98,6 +98,25 @@ pub enum ErrorKind {
     /// The message is not a JetStream message (no `$JS.ACK` reply subject), or its consumer
     /// does not take acks.
     NotJetStreamMessage,
+    /// The Key-Value bucket or object store does not exist (feature `kv` or `object_store`).
+    BucketNotFound,
+    /// A bucket of that name exists with another configuration.
+    BucketExists,
+    /// A key is not valid: empty, a leading or trailing `.`, `..`, characters outside
+    /// `A-Z a-z 0-9 - / _ = .`, or a wildcard where none is allowed (feature `kv`).
+    InvalidKey,
+    /// The key has no value: never put, or deleted or purged (feature `kv`).
+    KeyNotFound,
+    /// `create` found a value under the key (feature `kv`).
+    KeyExists,
+    /// The object does not exist or was deleted (feature `object_store`).
+    ObjectNotFound,
+    /// An object (not a link) of that name exists where a rename or a link would go
+    /// (feature `object_store`).
+    ObjectExists,
+    /// An object read back does not match its stored SHA-256 digest or size: a chunk is
+    /// missing or corrupt (feature `object_store`).
+    DigestMismatch,
 }
 
 impl ErrorKind {
@@ -139,6 +158,14 @@ impl ErrorKind {
             ErrorKind::InvalidName => "invalid name",
             ErrorKind::AlreadyAcked => "message already acknowledged",
             ErrorKind::NotJetStreamMessage => "not a JetStream message",
+            ErrorKind::BucketNotFound => "bucket not found",
+            ErrorKind::BucketExists => "bucket exists with another configuration",
+            ErrorKind::InvalidKey => "invalid key",
+            ErrorKind::KeyNotFound => "key not found",
+            ErrorKind::KeyExists => "key exists",
+            ErrorKind::ObjectNotFound => "object not found",
+            ErrorKind::ObjectExists => "object exists",
+            ErrorKind::DigestMismatch => "object digest mismatch",
         }
     }
 }
@@ -352,6 +379,7 @@ impl From<Error> for io::Error {
             ErrorKind::Authorization | ErrorKind::PermissionViolation => {
                 io::ErrorKind::PermissionDenied
             }
+            ErrorKind::DigestMismatch => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

@@ -111,6 +111,8 @@ mod backoff;
 mod callback;
 mod connection;
 // Declared here, not in `connection/mod.rs`, so the connection core is untouched; see the file.
+#[cfg(any(feature = "kv", feature = "object_store"))]
+mod bucket_name;
 mod error;
 mod events;
 mod handler;
@@ -119,7 +121,13 @@ pub mod headers;
 mod hooks;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
+#[cfg(feature = "kv")]
+pub mod kv;
+#[cfg(any(feature = "kv", feature = "object_store"))]
+mod marked_watch;
 mod message;
+#[cfg(feature = "object_store")]
+pub mod object_store;
 mod options;
 mod proto;
 mod request;

@@ -124,6 +124,7 @@ pub struct Builder {
     websocket_compression: bool,
     args: Vec<String>,
     jetstream: bool,
+    jetstream_domain: Option<String>,
     /// A CA (cert PEM, key PEM) to sign the server certificate with, instead of a new one.
     ca: Option<(String, String)>,
 }
@@ -139,6 +140,13 @@ impl Builder {
     /// removed when the server is dropped.
     pub fn jetstream(mut self, on: bool) -> Self {
         self.jetstream = on;
+        self
+    }
+
+    /// Runs JetStream in the domain `domain` (clients reach its API at `$JS.<domain>.API.`).
+    pub fn jetstream_domain(mut self, domain: &str) -> Self {
+        self.jetstream = true;
+        self.jetstream_domain = Some(domain.to_string());
         self
     }
 
@@ -638,8 +646,12 @@ impl NatsServer {
             let store = self.dir.path().join("jetstream");
             let _ = writeln!(
                 c,
-                "jetstream {{\n  store_dir: {}\n  max_memory_store: 1GB\n  max_file_store: 4GB\n}}",
-                quote(&store)
+                "jetstream {{\n  store_dir: {}\n  max_memory_store: 1GB\n  max_file_store: 4GB\n{}}}",
+                quote(&store),
+                match &self.builder.jetstream_domain {
+                    Some(d) => format!("  domain: {d}\n"),
+                    None => String::new(),
+                }
             );
         } else {
             c.push_str("jetstream: disabled\n");

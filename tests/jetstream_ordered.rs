@@ -65,6 +65,12 @@ fn ordered_reads_everything_in_order(t: Transport) {
         .unwrap();
     let name = oc.current_name().unwrap().to_string();
     assert!(name.ends_with("_1"), "{name}");
+    // What the consumer had to deliver when it was created.
+    let info = oc.current_info().unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.num_pending),
+        (name.as_str(), 3000)
+    );
     let mut msgs = oc.messages(ConsumeOptions::new()).unwrap();
     expect_seqs(&mut msgs, 1..=3000);
     assert_eq!(msgs.last_stream_sequence(), 3000);

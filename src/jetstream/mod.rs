@@ -102,7 +102,7 @@ pub use consumer::{
 pub use message::{AckKind, JsMessage, MessageMetadata};
 pub use ordered::{OrderedBatch, OrderedConsumer, OrderedConsumerConfig, OrderedMessages};
 pub use paged::Paged;
-pub use publish::{PubAck, PublishOptions};
+pub use publish::{PubAck, PublishOptions, ROLLUP, ROLLUP_ALL, ROLLUP_SUBJECT};
 pub use publish_async::PubAckFuture;
 pub use pull::{Batch, FetchOptions, DEFAULT_FETCH_EXPIRES, MIN_FETCH_EXPIRES};
 pub use push::PushConsumer;

@@ -143,6 +143,13 @@ impl OrderedConsumer {
         self.current.as_ref().map(Consumer::name)
     }
 
+    /// The info the server returned when the consumer in use now was created: its
+    /// `num_pending` is how many messages it had to deliver then (what a KV watcher needs to
+    /// know when the initial values end).
+    pub fn current_info(&self) -> Option<&super::ConsumerInfo> {
+        self.current.as_ref().map(Consumer::cached_info)
+    }
+
     fn consumer_config(&self) -> ConsumerConfig {
         let c = &self.config;
         let mut cfg = ConsumerConfig::ephemeral();

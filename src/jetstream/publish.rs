@@ -17,6 +17,14 @@ pub(crate) const RETRY_WAIT: Duration = Duration::from_millis(250);
 /// Resends after a no-responders answer (ADR-22, nats.go): three attempts in all.
 pub(crate) const RETRY_ATTEMPTS: u8 = 2;
 
+/// The `Nats-Rollup` header: the stream (with `allow_rollup_hdrs`) keeps only this message
+/// of its subject ([`ROLLUP_SUBJECT`]) or of the whole stream ([`ROLLUP_ALL`]).
+pub const ROLLUP: &str = "Nats-Rollup";
+/// [`ROLLUP`] value: roll up the message's subject.
+pub const ROLLUP_SUBJECT: &str = "sub";
+/// [`ROLLUP`] value: roll up the whole stream.
+pub const ROLLUP_ALL: &str = "all";
+
 /// The stream's acknowledgement of a stored message.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

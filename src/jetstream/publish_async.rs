@@ -56,6 +56,18 @@ impl JetStream {
         options: &PublishOptions,
     ) -> Result<PubAckFuture> {
         crate::subject::validate_publish(subject)?;
+        // Checked here too (headers are added by the core's own check at send), so that an
+        // oversized payload is refused before the reply subscription is made.
+        let max = self.nc.max_payload();
+        if payload.len() > max {
+            return Err(Error::new(
+                ErrorKind::MaxPayload,
+                format!(
+                    "{} bytes of payload, the server allows {max}",
+                    payload.len()
+                ),
+            ));
+        }
         let headers = options.build_headers(base);
         let p = self.async_publisher()?;
         let deadline = deadline_after(options.timeout.unwrap_or(self.timeout));
