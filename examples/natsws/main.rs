@@ -1,6 +1,6 @@
 //! `natsws`: a small command-line tool in the manner of the `nats` CLI, built on natsws's
 //! public API: publish, subscribe, request and reply, measure throughput, and manage
-//! JetStream streams and consumers and NATS services.
+//! JetStream streams and consumers, Key-Value and Object Store buckets, and NATS services.
 //!
 //! ```text
 //! cargo run --example natsws -- --help
@@ -17,6 +17,9 @@
 mod bench;
 mod connect;
 mod consumer;
+mod kv;
+mod obj;
+mod progress;
 mod pubsub;
 mod reqrep;
 mod service;
@@ -58,6 +61,12 @@ enum Verb {
     /// Manage JetStream consumers.
     #[command(subcommand)]
     Consumer(consumer::ConsumerVerb),
+    /// Key-Value buckets: put, get, watch, ...
+    #[command(subcommand)]
+    Kv(kv::KvVerb),
+    /// Object Store buckets: put and get files, ...
+    #[command(subcommand, alias = "object")]
+    Obj(obj::ObjVerb),
     /// Find and inspect NATS services (the micro protocol).
     #[command(subcommand, alias = "micro")]
     Service(service::ServiceVerb),
@@ -86,6 +95,8 @@ fn run(cli: Cli) -> Result {
         Verb::Bench(a) => bench::run(conn, a),
         Verb::Stream(v) => stream::run(conn, v),
         Verb::Consumer(v) => consumer::run(conn, v),
+        Verb::Kv(v) => kv::run(conn, v),
+        Verb::Obj(v) => obj::run(conn, v),
         Verb::Service(v) => service::run(conn, v),
     }
 }

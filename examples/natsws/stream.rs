@@ -39,8 +39,9 @@ pub enum StreamVerb {
     },
 }
 
+/// `--storage` (also of `kv add` and `obj add`).
 #[derive(Clone, Copy, ValueEnum)]
-enum Storage {
+pub enum Storage {
     File,
     Memory,
 }
