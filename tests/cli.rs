@@ -4,7 +4,12 @@
 //! The binary is the one cargo builds for `cargo test` (examples are built before the tests
 //! run): `target/<profile>/examples/natsws`. `cargo test --test cli` alone does not build
 //! examples; add `--example natsws` or run `cargo build --all-features --example natsws` first.
-#![cfg(all(feature = "jetstream", feature = "service"))]
+#![cfg(all(
+    feature = "jetstream",
+    feature = "kv",
+    feature = "object_store",
+    feature = "service"
+))]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -251,6 +256,19 @@ fn every_verb_has_help() {
         &["service", "ping"],
         &["service", "info"],
         &["service", "stats"],
+        &["kv"],
+        &["kv", "add"],
+        &["kv", "put"],
+        &["kv", "get"],
+        &["kv", "del"],
+        &["kv", "ls"],
+        &["kv", "watch"],
+        &["obj"],
+        &["obj", "add"],
+        &["obj", "put"],
+        &["obj", "get"],
+        &["obj", "ls"],
+        &["obj", "del"],
     ];
     for verb in verbs {
         let mut args = verb.to_vec();
@@ -593,4 +611,135 @@ fn services() {
     let r = on(&server, &["service", "stats", "greeter"]).ok();
     assert!(r.stdout.contains("requests 1  errors 0"), "{r:#?}");
     svc.stop().unwrap();
+}
+
+#[test]
+fn key_value() {
+    let server = js_server();
+    let nc = natsws::connect(server.tcp_url()).unwrap();
+    let js = nc.jetstream();
+
+    let r = on(
+        &server,
+        &["kv", "add", "CFG", "--history", "3", "--storage", "memory"],
+    )
+    .ok();
+    assert!(r.stdout.contains("Bucket: CFG\n  History: 3"), "{r:#?}");
+    let kv = js.key_value("CFG").unwrap();
+    on(&server, &["kv", "put", "CFG", "mode", "eco"]).ok();
+    on(&server, &["kv", "put", "CFG", "mode", "boost"]).ok();
+    on(&server, &["kv", "put", "CFG", "fan", "on"]).ok();
+    assert_eq!(&kv.get("mode").unwrap().value[..], b"boost");
+
+    let r = on(&server, &["kv", "get", "CFG", "mode", "--raw"]).ok();
+    assert_eq!(r.stdout, "boost\n");
+    let r = on(&server, &["kv", "get", "CFG", "mode", "--revision", "1"]).ok();
+    assert!(
+        r.stdout.starts_with("CFG > mode revision 1 created "),
+        "{r:#?}"
+    );
+    assert!(r.stdout.ends_with("\n\neco\n"), "{r:#?}");
+    on(&server, &["kv", "get", "CFG", "nope"]).fails(1, "natsws: error:");
+    on(&server, &["kv", "create", "CFG", "fan", "off"]).fails(1, "natsws: error:");
+
+    let r = on(&server, &["kv", "ls", "CFG"]).ok();
+    assert_eq!(r.stdout, "fan\nmode\n");
+    on(&server, &["kv", "add", "OTHER"]).ok();
+    let r = on(&server, &["kv", "ls", "--names"]).ok();
+    assert_eq!(r.stdout, "CFG\nOTHER\n");
+    let r = on(&server, &["kv", "ls"]).ok();
+    // Values are stored revisions, history included (as `nats kv ls` counts them).
+    assert!(r.stdout.contains("CFG\t3 values"), "{r:#?}");
+
+    // watch: the current values, then a change made while it runs.
+    let mut w = start_on(&server, &["kv", "watch", "CFG", "--count", "3"]);
+    w.wait_stderr("Watching CFG");
+    kv.put("fan", "auto").unwrap();
+    let w = w.finish().ok();
+    let lines: Vec<&str> = w.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{w:#?}");
+    assert!(lines[0].ends_with("PUT CFG > mode: boost"), "{w:#?}");
+    assert!(lines[1].ends_with("PUT CFG > fan: on"), "{w:#?}");
+    assert!(lines[2].ends_with("PUT CFG > fan: auto"), "{w:#?}");
+
+    on(&server, &["kv", "del", "CFG", "fan"]).ok();
+    assert_eq!(kv.get("fan").unwrap_err().kind(), ErrorKind::KeyNotFound);
+    let r = on(&server, &["kv", "ls", "CFG"]).ok();
+    assert_eq!(r.stdout, "mode\n");
+    on(&server, &["kv", "del", "OTHER"]).fails(1, "without --force");
+    on(&server, &["kv", "del", "OTHER", "-f"]).ok();
+    assert_eq!(
+        js.key_value("OTHER").unwrap_err().kind(),
+        ErrorKind::BucketNotFound
+    );
+}
+
+#[test]
+fn object_store() {
+    let server = js_server();
+    let nc = natsws::connect(server.tcp_url()).unwrap();
+    let js = nc.jetstream();
+    let dir = tempdir();
+    // Several chunks (128 KiB each by default) and a short last one.
+    let data: Vec<u8> = (0..700_001u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let src = dir.join("blob.bin");
+    std::fs::write(&src, &data).unwrap();
+    let src = src.to_str().unwrap();
+
+    on(&server, &["obj", "add", "FILES", "--storage", "memory"]).ok();
+    let r = on(&server, &["obj", "put", "FILES", src]).ok();
+    assert!(r.stdout.contains("Object: FILES > blob.bin"), "{r:#?}");
+    assert!(r.stdout.contains("(700001 bytes) in 6 chunks"), "{r:#?}");
+    let store = js.object_store("FILES").unwrap();
+    assert_eq!(store.get_bytes("blob.bin").unwrap(), data);
+
+    let out = dir.join("copy.bin");
+    let out_s = out.to_str().unwrap();
+    on(&server, &["obj", "get", "FILES", "blob.bin", "-O", out_s]).ok();
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    on(&server, &["obj", "get", "FILES", "blob.bin", "-O", out_s]).fails(1, "--force");
+    on(
+        &server,
+        &["obj", "get", "FILES", "blob.bin", "-O", out_s, "--force"],
+    )
+    .ok();
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    on(&server, &["obj", "get", "FILES", "nope", "-O", out_s, "-f"]).fails(1, "not found");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        data,
+        "a failed get leaves the file alone"
+    );
+
+    store.put_bytes("small.txt", "tiny").unwrap();
+    let r = on(&server, &["obj", "ls", "FILES", "--names"]).ok();
+    assert_eq!(r.stdout, "blob.bin\nsmall.txt\n");
+    let r = on(&server, &["obj", "get", "FILES", "small.txt", "-O", "-"]).ok();
+    assert_eq!(r.stdout, "tiny");
+    let r = on(&server, &["obj", "ls"]).ok();
+    assert_eq!(r.stdout, "FILES\n");
+
+    on(&server, &["obj", "del", "FILES", "blob.bin"]).fails(1, "without --force");
+    on(&server, &["obj", "del", "FILES", "blob.bin", "-f"]).ok();
+    let r = on(&server, &["obj", "ls", "FILES", "--names"]).ok();
+    assert_eq!(r.stdout, "small.txt\n");
+    on(&server, &["obj", "del", "FILES", "-f"]).ok();
+    let r = on(&server, &["obj", "ls"]).ok();
+    assert_eq!(r.stdout, "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh folder under the system's temporary directory (emptied first if an earlier run
+/// left it).
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "natsws-cli-{}-{:?}",
+        std::process::id(),
+        thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
