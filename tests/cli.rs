@@ -14,6 +14,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -105,6 +106,11 @@ impl Proc {
         Proc::start_env(args, None)
     }
 
+    /// Starts another program (not the tool) the same way.
+    fn start_program(program: &str, args: &[&str]) -> Proc {
+        Proc::spawn(Command::new(program), args)
+    }
+
     /// Starts the tool with `$NATS_URL` set to `nats_url`, or unset.
     fn start_env(args: &[&str], nats_url: Option<&str>) -> Proc {
         let mut cmd = Command::new(bin());
@@ -112,13 +118,17 @@ impl Proc {
             Some(u) => cmd.env("NATS_URL", u),
             None => cmd.env_remove("NATS_URL"),
         };
+        Proc::spawn(cmd, args)
+    }
+
+    fn spawn(mut cmd: Command, args: &[&str]) -> Proc {
         let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start the natsws example");
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
         let mut out = child.stdout.take().unwrap();
         let stdout = thread::spawn(move || {
             let mut s = String::new();
@@ -731,14 +741,78 @@ fn object_store() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `obj put` and `obj get` draw a progress bar on stderr when stdout is a terminal (here the
+/// pseudo-terminal of util-linux's `script`), and none when it is not.
+#[test]
+fn object_progress_bar_on_a_terminal() {
+    let server = js_server();
+    let dir = tempdir();
+    let src = dir.join("big.bin");
+    std::fs::write(&src, vec![7u8; 3 << 20]).unwrap();
+    let (url, src) = (server.tcp_url(), src.to_str().unwrap().to_string());
+    on(&server, &["obj", "add", "BIG"]).ok();
+    let bin = bin();
+    let tool = bin.to_str().unwrap();
+    let put = format!("{tool} -s {url} obj put BIG {src}");
+    let r = run_in_terminal(&put);
+    assert!(r.stdout.contains("put big.bin ["), "{r:#?}");
+    assert!(r.stdout.contains("] 100% 3.0 MiB / 3.0 MiB"), "{r:#?}");
+    let out = dir.join("out.bin");
+    let get = format!("{tool} -s {url} obj get BIG big.bin -O {}", out.display());
+    let r = run_in_terminal(&get);
+    assert!(
+        r.stdout
+            .contains("get big.bin [##############################] 100%"),
+        "{r:#?}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap().len(), 3 << 20);
+    // Not a terminal: no bar.
+    let r = on(
+        &server,
+        &[
+            "obj",
+            "get",
+            "BIG",
+            "big.bin",
+            "-O",
+            out.to_str().unwrap(),
+            "-f",
+        ],
+    )
+    .ok();
+    assert!(!r.stderr.contains('%'), "{r:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs a command line with a pseudo-terminal as stdout and stderr (util-linux `script`).
+fn run_in_terminal(command: &str) -> Run {
+    Proc::start_program("script", &["-qec", command, "/dev/null"])
+        .finish()
+        .ok()
+}
+
+/// `--proxy` reaches the server through an HTTP CONNECT proxy: with one that is not there,
+/// connecting fails naming the proxy's address (without it, the same command works).
+#[test]
+fn proxy_option_is_used() {
+    let server = NatsServer::start().unwrap();
+    on(&server, &["pub", "x", "y"]).ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let r = on(&server, &["--proxy", &proxy, "pub", "x", "y"]).fails(1, "natsws: error:");
+    assert!(r.stderr.contains(&format!("127.0.0.1:{port}")), "{r:#?}");
+}
+
 /// A fresh folder under the system's temporary directory (emptied first if an earlier run
 /// left it).
 fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "natsws-cli-{}-{:?}",
-        std::process::id(),
-        thread::current().id()
-    ));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("natsws-cli-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -156,6 +156,7 @@ pub fn run(conn: &ConnectArgs, verb: ObjVerb) -> crate::Result {
             let mut bar = Progress::new(format!("get {name}"), info.size);
             if path.as_os_str() == "-" {
                 copy(&mut reader, &mut io::stdout().lock(), &mut bar)?;
+                bar.finish();
             } else {
                 if path.exists() && !force {
                     return Err(format!("{} exists; --force overwrites it", path.display()).into());
@@ -170,9 +171,9 @@ pub fn run(conn: &ConnectArgs, verb: ObjVerb) -> crate::Result {
                     let _ = fs::remove_file(&tmp);
                     return Err(e.into());
                 }
+                bar.finish();
                 eprintln!("Wrote {} to {}", human_bytes(info.size), path.display());
             }
-            bar.finish();
         }
         ObjVerb::Ls {
             bucket: Some(bucket),
