@@ -18,19 +18,27 @@ pub enum KvVerb {
     Add(AddArgs),
     /// Put a value (standard input when VALUE is absent and not a terminal)
     Put {
+        /// Bucket name
         bucket: String,
+        /// Key
         key: String,
+        /// Value
         value: Option<String>,
     },
     /// Put a value only if the key has none
     Create {
+        /// Bucket name
         bucket: String,
+        /// Key
         key: String,
+        /// Value
         value: Option<String>,
     },
     /// Print a key's value
     Get {
+        /// Bucket name
         bucket: String,
+        /// Key
         key: String,
         /// This revision instead of the latest
         #[arg(long)]
@@ -42,7 +50,9 @@ pub enum KvVerb {
     /// Delete a key (its history stays), or without KEY the whole bucket
     #[command(alias = "rm")]
     Del {
+        /// Bucket name
         bucket: String,
+        /// Key
         key: Option<String>,
         /// Do not ask before deleting a bucket
         #[arg(short, long)]
@@ -51,6 +61,7 @@ pub enum KvVerb {
     /// List the buckets, or the keys of BUCKET
     #[command(alias = "list")]
     Ls {
+        /// Bucket name
         bucket: Option<String>,
         /// Print only the bucket names
         #[arg(short, long)]
@@ -58,7 +69,9 @@ pub enum KvVerb {
     },
     /// Print the current values, then every change (of keys matching KEY, default all)
     Watch {
+        /// Bucket name
         bucket: String,
+        /// Keys to watch (`*` for a token, a final `>` for the rest)
         #[arg(default_value = ">")]
         key: String,
         /// Exit after this many entries
@@ -67,12 +80,16 @@ pub enum KvVerb {
     },
     /// Show a bucket's configuration and state
     #[command(alias = "status")]
-    Info { bucket: String },
+    Info {
+        /// Bucket name
+        bucket: String,
+    },
 }
 
 /// `natsws kv add BUCKET`
 #[derive(Args)]
 pub struct AddArgs {
+    /// Bucket name
     bucket: String,
     /// How many values to keep per key
     #[arg(long, default_value_t = 1)]

@@ -21,6 +21,7 @@ pub enum ObjVerb {
     Add(AddArgs),
     /// Store a file (or standard input, with --name) as an object
     Put {
+        /// Bucket name
         bucket: String,
         /// File to store; standard input when absent
         file: Option<PathBuf>,
@@ -33,7 +34,9 @@ pub enum ObjVerb {
     },
     /// Fetch an object into a file (its name by default; `--output -` for stdout)
     Get {
+        /// Bucket name
         bucket: String,
+        /// Object name
         name: String,
         /// Where to write it
         #[arg(short = 'O', long)]
@@ -45,6 +48,7 @@ pub enum ObjVerb {
     /// List the buckets, or the objects of BUCKET
     #[command(alias = "list")]
     Ls {
+        /// Bucket name
         bucket: Option<String>,
         /// Print only the names
         #[arg(short, long)]
@@ -53,7 +57,9 @@ pub enum ObjVerb {
     /// Delete an object, or without NAME the whole bucket
     #[command(alias = "rm")]
     Del {
+        /// Bucket name
         bucket: String,
+        /// Object name
         name: Option<String>,
         /// Do not ask for confirmation
         #[arg(short, long)]
@@ -62,7 +68,9 @@ pub enum ObjVerb {
     /// Show an object's info, or without NAME the bucket's
     #[command(alias = "status")]
     Info {
+        /// Bucket name
         bucket: String,
+        /// Object name
         name: Option<String>,
     },
 }
@@ -70,6 +78,7 @@ pub enum ObjVerb {
 /// `natsws obj add BUCKET`
 #[derive(Args)]
 pub struct AddArgs {
+    /// Bucket name
     bucket: String,
     /// How long objects live (0: forever)
     #[arg(long, default_value = "0s", value_parser = parse_duration)]

@@ -180,6 +180,8 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+// Examples' unit tests run with `cargo test --all-features --example natsws`; tests/cli.rs
+// covers the same parsing through the tool's flags.
 #[cfg(test)]
 mod tests {
     use super::*;
