@@ -32,6 +32,20 @@
 //!   consume) receives COUNT, each acked with a plain ack, until the last ack is flushed.
 //! - `jsordered`: untimed fill; timed: an ordered consumer (its creation included) reads COUNT.
 //!
+//! Key-Value and Object Store (contract in `notes/BENCH-kv-obj.md`; payload as above):
+//! - `kvput`: the KV bucket `peers` (memory, history 1) deleted and created before timing;
+//!   COUNT `kv.put` calls, key `k<i mod 1000>` (`k0`..`k999`), each waiting for its ack (the
+//!   revision must be i + 1); msgs/s = puts/s, p50/p99 of the per-put latency.
+//! - `kvget`: the bucket as above with the 1,000 keys put untimed; timed: COUNT sequential
+//!   `kv.get` of key `k<i mod 1000>`, each value's length checked; gets/s, p50/p99.
+//! - `objput`: the object store `peers` (memory) deleted and created before timing; timed:
+//!   COUNT puts of an object of SIZE bytes (`peers-<i>`), streamed from a reader that
+//!   generates it (never held whole), in the default 128 KiB chunks pipelined through the
+//!   publish window; each put returns when every chunk ack and the info's ack are in (its
+//!   size is checked). mb_per_s = COUNT × SIZE / secs. Default 1 × 64 MiB.
+//! - `objget`: the objects put untimed as in `objput`; timed: COUNT gets, each read to the end
+//!   into a sink (size and SHA-256 checked by the reader), its byte count checked.
+//!
 //! Every connection uses the default options except the pubsub subscriber's pending limits.
 //! `--ws-compression on` (not part of the peers contract; default off) offers WebSocket
 //! compression on every connection, to compare with and without it against a server with
@@ -47,6 +61,8 @@ use natsws::jetstream::{
     AckPolicy, ConsumeOptions, ConsumerConfig, DeliverPolicy, JetStream, JetStreamOptions,
     OrderedConsumerConfig, StorageType, StreamConfig,
 };
+use natsws::kv::Config as KvConfig;
+use natsws::object_store::{Config as ObjConfig, ObjectMeta};
 use natsws::{Connection, ErrorKind, Options};
 
 const CLIENT: &str = "natsws";
@@ -57,7 +73,7 @@ const SUBJECT_REQ: &str = "peers.req";
 const SUBJECT_SVC: &str = "peers.svc";
 const DEFAULT_TIMEOUT_S: u64 = 120;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|svc|jspub|jspubasync|jsconsume|jsordered --count N --size BYTES [--ws-compression on|off]";
+const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|svc|jspub|jspubasync|jsconsume|jsordered|kvput|kvget|objput|objget --count N --size BYTES [--ws-compression on|off]";
 const STREAM: &str = "PEERS";
 const SUBJECT_JS: &str = "peers.js.pub";
 /// The window of outstanding acks of `jspubasync` (BENCH.md: 5,000 for everyone).
@@ -73,6 +89,10 @@ enum Workload {
     JsPubAsync,
     JsConsume,
     JsOrdered,
+    KvPut,
+    KvGet,
+    ObjPut,
+    ObjGet,
 }
 
 impl Workload {
@@ -86,6 +106,10 @@ impl Workload {
             Workload::JsPubAsync => "jspubasync",
             Workload::JsConsume => "jsconsume",
             Workload::JsOrdered => "jsordered",
+            Workload::KvPut => "kvput",
+            Workload::KvGet => "kvget",
+            Workload::ObjPut => "objput",
+            Workload::ObjGet => "objget",
         }
     }
 }
@@ -188,6 +212,10 @@ fn main() {
         Workload::JsPubAsync => run_jspubasync(&args),
         Workload::JsConsume => run_jsconsume(&args, &received),
         Workload::JsOrdered => run_jsordered(&args, &received),
+        Workload::KvPut => run_kvput(&args),
+        Workload::KvGet => run_kvget(&args),
+        Workload::ObjPut => run_objput(&args),
+        Workload::ObjGet => run_objget(&args),
     };
     match result {
         Ok(outcome) => emit_and_exit(&result_line(&args, &outcome), 0),
@@ -592,6 +620,173 @@ fn run_jsordered(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
     })
 }
 
+// ---- Key-Value and Object Store ----
+
+const BUCKET: &str = "peers";
+const KV_KEYS: usize = 1000;
+
+fn kv_setup(args: &Args) -> Res<(Connection, natsws::kv::KeyValue)> {
+    let (nc, js) = js_setup(args, JS_WINDOW)?;
+    match js.delete_key_value(BUCKET) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::BucketNotFound => {}
+        Err(e) => return Err(format!("delete bucket {BUCKET}: {e}")),
+    }
+    let kv = js
+        .create_key_value(KvConfig::new(BUCKET).storage(StorageType::Memory))
+        .map_err(ctx("create bucket"))?;
+    Ok((nc, kv))
+}
+
+fn time_each(args: &Args, mut op: impl FnMut(usize) -> Res<()>) -> Res<Outcome> {
+    let mut lat_ns: Vec<u64> = Vec::with_capacity(args.count);
+    let start = Instant::now();
+    for i in 0..args.count {
+        let t0 = Instant::now();
+        op(i)?;
+        lat_ns.push(t0.elapsed().as_nanos() as u64);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat_ns.sort_unstable();
+    Ok(Outcome {
+        secs,
+        latencies_ns: Some(lat_ns),
+        ..Outcome::default()
+    })
+}
+
+fn run_kvput(args: &Args) -> Res<Outcome> {
+    let (nc, kv) = kv_setup(args)?;
+    let payload = args.payload();
+    let keys: Vec<String> = (0..KV_KEYS).map(|i| format!("k{i}")).collect();
+    let out = time_each(args, |i| {
+        let rev = kv
+            .put(&keys[i % KV_KEYS], &payload)
+            .map_err(|e| format!("put {} of {}: {e}", i + 1, args.count))?;
+        if rev != i as u64 + 1 {
+            return Err(format!("put {} got revision {rev}", i + 1));
+        }
+        Ok(())
+    })?;
+    log_stats("kv", &nc);
+    Ok(out)
+}
+
+fn run_kvget(args: &Args) -> Res<Outcome> {
+    let (nc, kv) = kv_setup(args)?;
+    let payload = args.payload();
+    let keys: Vec<String> = (0..KV_KEYS).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        kv.put(k, &payload).map_err(ctx("fill"))?;
+    }
+    let out = time_each(args, |i| {
+        let e = kv
+            .get(&keys[i % KV_KEYS])
+            .map_err(|e| format!("get {} of {}: {e}", i + 1, args.count))?;
+        if e.value.len() != args.size {
+            return Err(format!("get {} has {} bytes", i + 1, e.value.len()));
+        }
+        Ok(())
+    })?;
+    log_stats("kv", &nc);
+    Ok(out)
+}
+
+/// SIZE bytes of `a..z` repeated, generated as they are read (copied from a 26 KiB pattern).
+struct Letters {
+    pos: usize,
+    left: usize,
+    pattern: Vec<u8>,
+}
+
+impl Letters {
+    fn new(size: usize) -> Letters {
+        Letters {
+            pos: 0,
+            left: size,
+            pattern: (0..26 * 1024).map(|i| b'a' + (i % 26) as u8).collect(),
+        }
+    }
+}
+
+impl std::io::Read for Letters {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(self.left);
+        let mut n = 0;
+        while n < want {
+            let from = (self.pos + n) % 26;
+            let k = (want - n).min(self.pattern.len() - from);
+            buf[n..n + k].copy_from_slice(&self.pattern[from..from + k]);
+            n += k;
+        }
+        self.pos += n;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+fn obj_setup(args: &Args) -> Res<(Connection, natsws::object_store::ObjectStore)> {
+    let (nc, js) = js_setup(args, JS_WINDOW)?;
+    match js.delete_object_store(BUCKET) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::BucketNotFound => {}
+        Err(e) => return Err(format!("delete object store {BUCKET}: {e}")),
+    }
+    let store = js
+        .create_object_store(ObjConfig::new(BUCKET).storage(StorageType::Memory))
+        .map_err(ctx("create object store"))?;
+    Ok((nc, store))
+}
+
+fn put_objects(args: &Args, store: &natsws::object_store::ObjectStore) -> Res<()> {
+    for i in 0..args.count {
+        let mut r = Letters::new(args.size);
+        let info = store
+            .put(ObjectMeta::new(format!("peers-{i}")), &mut r)
+            .map_err(|e| format!("put {} of {}: {e}", i + 1, args.count))?;
+        if info.size != args.size as u64 {
+            return Err(format!("object {} stored {} bytes", i + 1, info.size));
+        }
+    }
+    Ok(())
+}
+
+fn run_objput(args: &Args) -> Res<Outcome> {
+    let (nc, store) = obj_setup(args)?;
+    let start = Instant::now();
+    put_objects(args, &store)?;
+    let secs = start.elapsed().as_secs_f64();
+    log_stats("objects", &nc);
+    Ok(Outcome {
+        secs,
+        window: Some(JS_WINDOW),
+        ..Outcome::default()
+    })
+}
+
+fn run_objget(args: &Args) -> Res<Outcome> {
+    let (nc, store) = obj_setup(args)?;
+    put_objects(args, &store)?;
+    nc.flush().map_err(ctx("flush"))?;
+    let start = Instant::now();
+    for i in 0..args.count {
+        let mut r = store
+            .get(&format!("peers-{i}"))
+            .map_err(|e| format!("get {} of {}: {e}", i + 1, args.count))?;
+        let n = std::io::copy(&mut r, &mut std::io::sink())
+            .map_err(|e| format!("reading object {}: {e}", i + 1))?;
+        if n != args.size as u64 {
+            return Err(format!("object {} read {n} bytes", i + 1));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    log_stats("objects", &nc);
+    Ok(Outcome {
+        secs,
+        ..Outcome::default()
+    })
+}
+
 fn log_stats(who: &str, nc: &Connection) {
     let s = nc.stats();
     eprintln!(
@@ -645,6 +840,10 @@ fn parse_args() -> Result<Args, (String, Header)> {
                     "jspubasync" => Workload::JsPubAsync,
                     "jsconsume" => Workload::JsConsume,
                     "jsordered" => Workload::JsOrdered,
+                    "kvput" => Workload::KvPut,
+                    "kvget" => Workload::KvGet,
+                    "objput" => Workload::ObjPut,
+                    "objget" => Workload::ObjGet,
                     _ => {
                         return Err((
                             format!("unknown workload '{value}': unsupported workload"),
@@ -826,5 +1025,27 @@ impl Json {
     fn finish(mut self) -> String {
         self.0.push('}');
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn letters_match_the_payload() {
+        use std::io::Read;
+        for size in [0, 1, 25, 26, 27, 26 * 1024 + 5, 100_000] {
+            let mut out = Vec::new();
+            let mut r = super::Letters::new(size);
+            let mut buf = [0u8; 777];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            let want: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+            assert_eq!(out, want, "size {size}");
+        }
     }
 }

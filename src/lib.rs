@@ -200,6 +200,12 @@ mod tests {
 
 /// The examples of the README, compiled as doc tests (they use the optional layers, so a
 /// `--no-default-features` run skips them).
-#[cfg(all(doctest, feature = "socketio", feature = "service"))]
+#[cfg(all(
+    doctest,
+    feature = "socketio",
+    feature = "service",
+    feature = "kv",
+    feature = "object_store"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -15,7 +15,8 @@ use crate::jetstream::{
     ConsumeOptions, JetStream, JsMessage, MessageMetadata, OrderedConsumerConfig, OrderedMessages,
 };
 
-/// What the engine hands out.
+/// What the engine hands out (one at a time, by value: the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Step {
     /// A message and what its ack subject says.
     Msg(JsMessage, MessageMetadata),
@@ -72,7 +73,7 @@ impl MarkedWatch {
         let m = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
-                self.msgs.next_timeout(left)?
+                self.msgs.next_timeout(left).map_err(bucket_not_found)?
             }
             None => match self.msgs.next() {
                 Some(r) => r.map_err(bucket_not_found)?,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use natsws::jetstream::{
-    AckPolicy, ConsumerConfig, DeliverPolicy, InfoOptions, JetStreamOptions, PurgeOptions,
-    RetentionPolicy, StorageType, StreamConfig,
+    AckPolicy, ConsumerConfig, DeliverPolicy, FetchOptions, InfoOptions, JetStreamOptions,
+    PurgeOptions, RetentionPolicy, StorageType, StreamConfig,
 };
 use natsws::test_server::Transport;
 use natsws::{ErrorKind, Headers};
@@ -24,6 +24,7 @@ each_transport!(
     direct_get,
     info_details,
     consumer_lifecycle,
+    consumer_pause_and_resume,
     bad_input_sends_nothing,
     malformed_api_reply_is_a_protocol_error,
 );
@@ -407,6 +408,40 @@ fn consumer_lifecycle(t: Transport) {
     assert_kind(
         js.create_consumer("NOSTREAM", ConsumerConfig::durable("x")),
         ErrorKind::StreamNotFound,
+    );
+}
+
+fn consumer_pause_and_resume(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let nc = c.connect();
+    let js = nc.jetstream();
+    js.create_stream(mem("PA", &["pa"])).unwrap();
+    store(&nc, "pa", "x");
+    let mut con = js
+        .create_consumer("PA", ConsumerConfig::durable("p"))
+        .unwrap();
+    let until = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let p = con.pause(until).unwrap();
+    assert!(p.paused);
+    let got = p.pause_until.unwrap();
+    let diff = match got.duration_since(until) {
+        Ok(d) => d,
+        Err(e) => e.duration(),
+    };
+    assert!(diff < Duration::from_millis(1), "{got:?} vs {until:?}");
+    assert!(con.info().unwrap().paused);
+    let none = con
+        .fetch(FetchOptions::new(1).expires(Duration::from_millis(300)))
+        .unwrap()
+        .count();
+    assert_eq!(none, 0, "a paused consumer delivers nothing");
+    let r = con.resume().unwrap();
+    assert!(!r.paused);
+    let m = con.next(WAIT).unwrap();
+    assert_eq!(&m.payload()[..], b"x");
+    assert_kind(
+        js.pause_consumer("PA", "ghost", until),
+        ErrorKind::ConsumerNotFound,
     );
 }
 

@@ -22,6 +22,7 @@ each_transport!(
     publish_async_window_is_bounded,
     publish_async_no_stream,
     publish_async_across_reconnect,
+    publish_async_from_many_threads,
 );
 
 fn mem(name: &str, subjects: &[&str]) -> StreamConfig {
@@ -319,4 +320,48 @@ fn publish_async_across_reconnect(t: Transport) {
     // Acked ones are stored; failed ones may or may not be.
     assert!(stored >= ok && stored <= n, "stored {stored}, acked {ok}");
     assert!(ok > 0);
+}
+
+fn publish_async_from_many_threads(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let nc = c.connect();
+    let js = nc
+        .jetstream_with(JetStreamOptions::new().publish_async_max_pending(50))
+        .unwrap();
+    let mut s = js.create_stream(mem("M", &["m.>"])).unwrap();
+    let per = 2000usize;
+    let threads: Vec<_> = (0..4)
+        .map(|k| {
+            let js = js.clone();
+            std::thread::spawn(move || {
+                let mut futures = Vec::with_capacity(per);
+                let mut max_seen = 0;
+                for i in 0..per {
+                    futures.push(js.publish_async(&format!("m.{k}"), format!("{i}")).unwrap());
+                    max_seen = max_seen.max(js.pending_acks());
+                    // Some futures are waited for while others publish: every thread takes
+                    // turns reading acks for all.
+                    if i % 97 == 0 {
+                        futures.last_mut().unwrap().wait(WAIT).unwrap();
+                    }
+                }
+                let seqs: Vec<u64> = futures
+                    .iter_mut()
+                    .map(|f| f.wait(WAIT).unwrap().sequence)
+                    .collect();
+                (seqs, max_seen)
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for th in threads {
+        let (seqs, max_seen) = th.join().unwrap();
+        assert!(max_seen <= 50, "{max_seen} outstanding");
+        for q in seqs {
+            assert!(all.insert(q), "sequence {q} twice");
+        }
+    }
+    assert_eq!(all, (1..=4 * per as u64).collect::<HashSet<u64>>());
+    assert_eq!(js.pending_acks(), 0);
+    assert_eq!(s.info().unwrap().state.messages, 4 * per as u64);
 }

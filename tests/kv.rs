@@ -134,7 +134,7 @@ fn kv_buckets(t: Transport) {
     assert!(!st.is_compressed());
     assert_eq!(st.limit_marker_ttl(), None);
     let mut list: Vec<(String, u64)> = js
-        .key_values()
+        .key_value_stores()
         .map(|r| r.unwrap())
         .map(|s| (s.bucket().to_string(), s.values()))
         .collect();
@@ -170,11 +170,11 @@ fn kv_entries(t: Transport) {
     assert_kind(kv.get("missing"), ErrorKind::KeyNotFound);
     // A revision: the key's own, not another's.
     assert_eq!(
-        sum(&kv.entry("a", 1).unwrap()),
+        sum(&kv.get_revision("a", 1).unwrap()),
         x("a", "1", 1, 0, Operation::Put)
     );
-    assert_kind(kv.entry("a", 2), ErrorKind::KeyNotFound);
-    assert_kind(kv.entry("a", 99), ErrorKind::KeyNotFound);
+    assert_kind(kv.get_revision("a", 2), ErrorKind::KeyNotFound);
+    assert_kind(kv.get_revision("a", 99), ErrorKind::KeyNotFound);
     // Empty values are values.
     assert_eq!(kv.put("empty", "").unwrap(), 4);
     assert_eq!(
@@ -184,8 +184,8 @@ fn kv_entries(t: Transport) {
     // History limit 3: the oldest goes.
     kv.put("a", "5").unwrap();
     kv.put("a", "6").unwrap();
-    assert_kind(kv.entry("a", 1), ErrorKind::KeyNotFound);
-    assert_eq!(&kv.entry("a", 3).unwrap().value[..], b"3");
+    assert_kind(kv.get_revision("a", 1), ErrorKind::KeyNotFound);
+    assert_eq!(&kv.get_revision("a", 3).unwrap().value[..], b"3");
     // A second client reads the same.
     let nc2 = c.connect_tcp();
     let kv2 = nc2.jetstream().key_value("e").unwrap();
@@ -220,7 +220,7 @@ fn kv_create_update_delete_purge(t: Transport) {
         3
     );
     assert_kind(kv.get("k"), ErrorKind::KeyNotFound);
-    assert_kind(kv.entry("k", 3), ErrorKind::KeyNotFound);
+    assert_kind(kv.get_revision("k", 3), ErrorKind::KeyNotFound);
     // History keeps the value and the marker.
     let h: Vec<_> = kv.history("k").unwrap().iter().map(sum).collect();
     assert_eq!(
@@ -286,6 +286,7 @@ fn kv_keys_and_history(t: Transport) {
     let js = nc.jetstream();
     let kv = js.create_key_value(mem("k").history(5)).unwrap();
     assert_eq!(kv.keys().unwrap(), Vec::<String>::new());
+    assert_eq!(kv.list_keys().unwrap().count(), 0);
     assert_kind(kv.history("x"), ErrorKind::KeyNotFound);
     for k in ["b", "a", "dev.1.mode", "dev.2.mode", "dev.1.name", "a"] {
         kv.put(k, "v").unwrap();
@@ -307,6 +308,9 @@ fn kv_keys_and_history(t: Transport) {
         ["b", "dev.1.mode", "dev.1.name"]
     );
     assert_eq!(kv.keys_filtered(["none.>"]).unwrap(), Vec::<String>::new());
+    // The streaming form: stream order, deletes and purges left out.
+    let listed: Vec<String> = kv.list_keys().unwrap().map(|k| k.unwrap()).collect();
+    assert_eq!(listed, ["b", "dev.1.mode", "dev.2.mode", "dev.1.name", "a"]);
     let h: Vec<u64> = kv
         .history("a")
         .unwrap()
@@ -464,7 +468,7 @@ fn kv_bad_input_sends_nothing(t: Transport) {
         assert_kind(kv.watch(f), ErrorKind::InvalidKey);
         assert_kind(kv.keys_filtered([f]), ErrorKind::InvalidKey);
     }
-    assert_kind(kv.entry("a", 0), ErrorKind::InvalidOption);
+    assert_kind(kv.get_revision("a", 0), ErrorKind::InvalidOption);
     assert_kind(
         kv.delete_with("a", DeleteOptions::new().revision(0)),
         ErrorKind::InvalidOption,

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;
 
+use common::proxy::Proxy;
 use common::*;
 use natsws::jetstream::{PublishOptions, StorageType, ROLLUP, ROLLUP_SUBJECT};
 use natsws::object_store::{
@@ -25,6 +26,7 @@ each_transport!(
     os_watch_and_list,
     os_bad_input_sends_nothing,
     os_corrupt_data_is_an_error,
+    os_put_pipelines_chunks,
 );
 
 fn mem(bucket: &str) -> Config {
@@ -367,7 +369,9 @@ fn os_watch_and_list(t: Transport) {
     let store = js.create_object_store(mem("w")).unwrap();
     assert_eq!(store.list().unwrap().count(), 0);
     let mut w = store.watch().unwrap();
+    assert!(!w.initial_done());
     assert_eq!(ev(&mut w), ObjectWatchEvent::InitialDone);
+    assert!(w.initial_done());
     store.put_bytes("a", b"1").unwrap();
     let i = info(&mut w);
     assert_eq!((i.name.as_str(), i.size, i.deleted), ("a", 1, false));
@@ -466,6 +470,19 @@ fn os_bad_input_sends_nothing(t: Transport) {
     assert!(e.to_string().contains("disk gone"), "{e}");
     assert_eq!(messages(&store), before);
     assert_eq!(store.get_bytes("max").unwrap(), d);
+    // A put the bucket refuses half way (its byte limit): an error, the new chunks gone, the
+    // previous version intact.
+    let small = js
+        .create_object_store(mem("small").max_bytes(20_000))
+        .unwrap();
+    small.put_bytes("o", b"first").unwrap();
+    let before = messages(&small);
+    let big = data(50_000, 5);
+    assert!(small
+        .put(ObjectMeta::new("o").chunk_size(1000), &mut &big[..])
+        .is_err());
+    assert_eq!(messages(&small), before);
+    assert_eq!(small.get_bytes("o").unwrap(), b"first");
 }
 
 fn publish_info_json(js: &natsws::jetstream::JetStream, subject: &str, json: String) {
@@ -539,4 +556,68 @@ fn os_corrupt_data_is_an_error(t: Transport) {
     // Not JSON at all.
     publish_info_json(&js, meta_subject, "{not json".to_string());
     assert_kind(store.get("o"), ErrorKind::Protocol);
+}
+
+/// Chunk acks are pipelined, not awaited one by one: with the connection frozen after the
+/// first chunk (no ack can come back), the put still reads and publishes the next chunks,
+/// and the acks outstanding grow with them; after the thaw the put completes intact.
+fn os_put_pipelines_chunks(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port_of(&c.url())));
+    let proxy = Proxy::start(upstream);
+    let scheme = match t {
+        Transport::Tcp => "nats",
+        Transport::Ws => "ws",
+        _ => "wss",
+    };
+    let nc = c.opts().connect(proxy.url(scheme).as_str()).unwrap();
+    let js = nc.jetstream();
+    let store = js.create_object_store(mem("pipe")).unwrap();
+    const CHUNK: usize = 1000;
+    const CHUNKS: usize = 30;
+    struct Watching<'a> {
+        js: natsws::jetstream::JetStream,
+        proxy: &'a Proxy,
+        calls: usize,
+        pending_at_10: Option<usize>,
+    }
+    impl Read for Watching<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            match self.calls {
+                2 => self.proxy.freeze(),
+                11 => {
+                    self.pending_at_10 = Some(self.js.pending_acks());
+                    self.proxy.thaw();
+                }
+                _ => {}
+            }
+            if self.calls > CHUNKS {
+                return Ok(0);
+            }
+            let n = buf.len().min(CHUNK);
+            buf[..n].fill(self.calls as u8);
+            Ok(n)
+        }
+    }
+    let mut r = Watching {
+        js: js.clone(),
+        proxy: &proxy,
+        calls: 0,
+        pending_at_10: None,
+    };
+    let info = store
+        .put(ObjectMeta::new("p").chunk_size(CHUNK), &mut r)
+        .unwrap();
+    // Chunks 2..=10 were published while nothing could come back.
+    let pending = r.pending_at_10.expect("the put kept reading while frozen");
+    assert!(pending >= 9, "only {pending} acks outstanding");
+    assert_eq!(
+        (info.size, info.chunks),
+        ((CHUNK * CHUNKS) as u64, CHUNKS as u64)
+    );
+    let back = store.get_bytes("p").unwrap();
+    for (i, piece) in back.chunks(CHUNK).enumerate() {
+        assert!(piece.iter().all(|&b| b == (i + 1) as u8), "chunk {i}");
+    }
 }

@@ -161,7 +161,7 @@ pub fn run(conn: &ConnectArgs, verb: KvVerb) -> crate::Result {
         } => {
             let kv = js.key_value(&bucket)?;
             let e = match revision {
-                Some(r) => kv.entry(&key, r)?,
+                Some(r) => kv.get_revision(&key, r)?,
                 None => kv.get(&key)?,
             };
             if raw {
@@ -223,7 +223,7 @@ pub fn run(conn: &ConnectArgs, verb: KvVerb) -> crate::Result {
             bucket: None,
             names: false,
         } => {
-            let mut all = js.key_values().collect::<natsws::Result<Vec<_>>>()?;
+            let mut all = js.key_value_stores().collect::<natsws::Result<Vec<_>>>()?;
             if all.is_empty() {
                 eprintln!("No Key-Value buckets found");
             }

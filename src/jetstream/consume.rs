@@ -198,8 +198,9 @@ impl Consumer {
     /// It asks for `max_messages` and pulls again when at most the threshold is still to
     /// come, so a reader that stops reading stops pulling: at most `max_messages` wait
     /// in its buffer. Heartbeats are watched; after two missed ones, or a reconnect, it
-    /// pulls afresh. It ends with [`ErrorKind::ConsumerDeleted`] when the consumer is
-    /// deleted.
+    /// pulls afresh (pulls made before a reconnect may still deliver, so for a moment up to
+    /// twice `max_messages` can be buffered). It ends with [`ErrorKind::ConsumerDeleted`]
+    /// when the consumer is deleted.
     pub fn messages(&self, options: ConsumeOptions) -> Result<Messages> {
         if !self.info.config.deliver_subject.is_empty() {
             return Err(Error::new(

@@ -370,6 +370,16 @@ impl Consumer {
     pub fn jetstream(&self) -> &JetStream {
         &self.js
     }
+
+    /// Pauses the consumer until `until` ([`JetStream::pause_consumer`]).
+    pub fn pause(&self, until: SystemTime) -> Result<super::ConsumerPause> {
+        self.js.pause_consumer(&self.stream, &self.name, until)
+    }
+
+    /// Resumes the consumer ([`JetStream::resume_consumer`]).
+    pub fn resume(&self) -> Result<super::ConsumerPause> {
+        self.js.resume_consumer(&self.stream, &self.name)
+    }
 }
 
 #[cfg(test)]

@@ -112,8 +112,8 @@ pub use stream::{
     StreamSourceInfo, StreamState, SubjectTransform,
 };
 pub use streams::{
-    ConsumerInfos, ConsumerNames, InfoOptions, PurgeOptions, RawMessage, Stream, StreamInfos,
-    StreamNames,
+    ConsumerInfos, ConsumerNames, ConsumerPause, InfoOptions, PurgeOptions, RawMessage, Stream,
+    StreamInfos, StreamNames,
 };
 
 /// The default timeout of a JetStream API call (nats.go's and async-nats's).

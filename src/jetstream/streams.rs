@@ -92,6 +92,19 @@ pub struct RawMessage {
     pub time: Option<SystemTime>,
 }
 
+/// Whether a consumer is paused, from [`JetStream::pause_consumer`] and
+/// [`JetStream::resume_consumer`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ConsumerPause {
+    /// Paused now.
+    pub paused: bool,
+    /// Until when.
+    #[serde(with = "opt_time")]
+    pub pause_until: Option<SystemTime>,
+}
+
 /// A stream: its cached info, and the calls that concern it.
 ///
 /// Cheap to clone. Holds the [`JetStream`] context (and so its connection).
@@ -202,6 +215,41 @@ impl JetStream {
         validate_name("consumer", name)?;
         let r: Success = self.api(&format!("CONSUMER.DELETE.{stream}.{name}"), b"")?;
         expect_success(r, "delete the consumer")
+    }
+
+    /// Pauses the consumer `name` of `stream` until `until` (nats-server 2.11+): it delivers
+    /// nothing meanwhile. Returns whether it is paused and until when.
+    pub fn pause_consumer(
+        &self,
+        stream: &str,
+        name: &str,
+        until: SystemTime,
+    ) -> Result<ConsumerPause> {
+        self.pause_op(stream, name, Some(until))
+    }
+
+    /// Resumes a paused consumer.
+    pub fn resume_consumer(&self, stream: &str, name: &str) -> Result<ConsumerPause> {
+        self.pause_op(stream, name, None)
+    }
+
+    fn pause_op(
+        &self,
+        stream: &str,
+        name: &str,
+        until: Option<SystemTime>,
+    ) -> Result<ConsumerPause> {
+        validate_name("stream", stream)?;
+        validate_name("consumer", name)?;
+        #[derive(Serialize)]
+        struct Req {
+            #[serde(with = "opt_time", skip_serializing_if = "Option::is_none")]
+            pause_until: Option<SystemTime>,
+        }
+        self.api_json(
+            &format!("CONSUMER.PAUSE.{stream}.{name}"),
+            &Req { pause_until: until },
+        )
     }
 
     pub(crate) fn consumer_op(

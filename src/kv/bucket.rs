@@ -71,7 +71,7 @@ impl JetStream {
     }
 
     /// The status of every Key-Value bucket.
-    pub fn key_values(&self) -> impl Iterator<Item = Result<Status>> {
+    pub fn key_value_stores(&self) -> impl Iterator<Item = Result<Status>> {
         self.streams().filter_map(|r| match r {
             Ok(info) => {
                 let bucket = info.config.name.strip_prefix("KV_")?.to_string();

@@ -55,7 +55,8 @@ pub struct Entry {
     pub revision: u64,
     /// In a watch, how many entries are still pending after this one (0 elsewhere).
     pub delta: u64,
-    /// When it was stored.
+    /// When it was stored (the Unix epoch if the server did not say, which nats-server
+    /// always does).
     pub created: SystemTime,
     /// Put, delete or purge.
     pub operation: Operation,

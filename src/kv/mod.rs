@@ -6,7 +6,7 @@
 //! [`key_value`](crate::jetstream::JetStream::key_value),
 //! [`delete_key_value`](crate::jetstream::JetStream::delete_key_value),
 //! [`key_value_store_names`](crate::jetstream::JetStream::key_value_store_names),
-//! [`key_values`](crate::jetstream::JetStream::key_values).
+//! [`key_value_stores`](crate::jetstream::JetStream::key_value_stores).
 //!
 //! ```no_run
 //! use natsws::kv::{Config, WatchEvent};
@@ -54,7 +54,7 @@ use crate::jetstream::{JetStream, Stream};
 pub use config::{Config, Status, MAX_HISTORY};
 pub use entry::{Entry, Operation};
 pub use store::{DeleteOptions, PurgeOptions};
-pub use watch::{WatchEvent, WatchOptions, Watcher};
+pub use watch::{Keys, WatchEvent, WatchOptions, Watcher};
 
 /// A Key-Value bucket: cheap to clone, holds its JetStream context.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub struct KeyValue {
     /// `$KV.<bucket>.`
     prefix: String,
     /// Where puts go: the prefix, behind the API prefix when that is not the default (as
-    /// nats.go does, for JetStream imported from another account).
+    /// nats.go does, for domains and for JetStream imported from another account).
     put_prefix: String,
     /// Reads by direct get (the bucket allows it) rather than through the stream's leader.
     direct: bool,
@@ -98,13 +98,27 @@ impl KeyValue {
     }
 }
 
-/// Puts use the plain `$KV.` subject with the default prefix or a domain (the domain's
-/// server maps only its API), and the API prefix in front for an imported JetStream.
+/// Puts go to the plain `$KV.` subject with the default API prefix, and behind the API
+/// prefix otherwise — a domain's too — as nats.go does: across a leafnode, `$JS.<domain>.API.`
+/// is what reaches the domain's servers, which map it back (the sync crate broke here,
+/// nats-io/nats.rs#387).
 fn put_prefix(api_prefix: &str, prefix: &str) -> String {
-    if api_prefix == "$JS.API." || (api_prefix.starts_with("$JS.") && api_prefix.ends_with(".API."))
-    {
+    if api_prefix == "$JS.API." {
         prefix.to_string()
     } else {
         format!("{api_prefix}{prefix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn put_prefixes() {
+        assert_eq!(super::put_prefix("$JS.API.", "$KV.b."), "$KV.b.");
+        assert_eq!(
+            super::put_prefix("$JS.hub.API.", "$KV.b."),
+            "$JS.hub.API.$KV.b."
+        );
+        assert_eq!(super::put_prefix("imported.", "$KV.b."), "imported.$KV.b.");
     }
 }

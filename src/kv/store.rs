@@ -101,7 +101,7 @@ impl KeyValue {
 
     /// `key` at `revision` (at least 1); [`ErrorKind::KeyNotFound`] when that revision is
     /// gone, belongs to another key, or is a delete or purge.
-    pub fn entry(&self, key: &str, revision: u64) -> Result<Entry> {
+    pub fn get_revision(&self, key: &str, revision: u64) -> Result<Entry> {
         validate::key(key)?;
         revision_needed(revision)?;
         let raw = if self.direct {

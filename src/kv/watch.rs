@@ -169,6 +169,17 @@ impl KeyValue {
         Ok(keys.into_iter().collect())
     }
 
+    /// The keys that have a value, as an iterator yielding them as they arrive (in stream
+    /// order, not sorted; nats.go's `ListKeys`): nothing is collected first. Each step waits
+    /// at most the context's timeout.
+    pub fn list_keys(&self) -> Result<Keys> {
+        let opts = WatchOptions::new().ignore_deletes(true).meta_only(true);
+        Ok(Keys {
+            w: Some(self.watch_with([">"], opts)?),
+            step: self.js.timeout(),
+        })
+    }
+
     /// Every stored entry of `key`, oldest first (deletes and purges included);
     /// [`ErrorKind::KeyNotFound`] if there is none.
     pub fn history(&self, key: &str) -> Result<Vec<Entry>> {
@@ -251,6 +262,39 @@ impl Iterator for Watcher {
         match self.next_until(None) {
             Err(e) if e.kind() == ErrorKind::Unsubscribed => None,
             r => Some(r),
+        }
+    }
+}
+
+/// The keys of a bucket as they arrive ([`KeyValue::list_keys`]); ends after the last.
+pub struct Keys {
+    w: Option<Watcher>,
+    step: Duration,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys")
+            .field("done", &self.w.is_none())
+            .finish()
+    }
+}
+
+impl Iterator for Keys {
+    type Item = Result<String>;
+
+    fn next(&mut self) -> Option<Result<String>> {
+        let w = self.w.as_mut()?;
+        match w.next_timeout(self.step) {
+            Ok(WatchEvent::Entry(e)) => Some(Ok(e.key)),
+            Ok(WatchEvent::InitialDone) => {
+                self.w = None;
+                None
+            }
+            Err(e) => {
+                self.w = None;
+                Some(Err(e))
+            }
         }
     }
 }

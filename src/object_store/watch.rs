@@ -44,6 +44,8 @@ impl WatchOptions {
 }
 
 /// What an [`ObjectWatcher`] yields.
+// Handed out one at a time, by value: the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObjectWatchEvent {
@@ -64,6 +66,7 @@ impl fmt::Debug for ObjectWatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObjectWatcher")
             .field("bucket", &self.bucket)
+            .field("initial_done", &self.inner.initial_done())
             .finish()
     }
 }
@@ -121,6 +124,11 @@ impl ObjectWatcher {
     /// The next event, waiting up to `timeout` ([`ErrorKind::Timeout`]).
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<ObjectWatchEvent> {
         self.next_until(Some(deadline_after(timeout)))
+    }
+
+    /// Whether [`ObjectWatchEvent::InitialDone`] has been yielded.
+    pub fn initial_done(&self) -> bool {
+        self.inner.initial_done()
     }
 
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<ObjectWatchEvent> {
