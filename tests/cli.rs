@@ -121,14 +121,29 @@ impl Proc {
         Proc::spawn(cmd, args)
     }
 
-    fn spawn(mut cmd: Command, args: &[&str]) -> Proc {
+    fn spawn(cmd: Command, args: &[&str]) -> Proc {
+        Proc::spawn_with_stdin(cmd, args, None)
+    }
+
+    /// Spawns with `input` as standard input (written by a thread, then closed), or none.
+    fn spawn_with_stdin(mut cmd: Command, args: &[&str], input: Option<Vec<u8>>) -> Proc {
+        let stdin = if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = cmd
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        if let (Some(input), Some(mut w)) = (input, child.stdin.take()) {
+            thread::spawn(move || {
+                let _ = std::io::Write::write_all(&mut w, &input);
+            });
+        }
         let mut out = child.stdout.take().unwrap();
         let stdout = thread::spawn(move || {
             let mut s = String::new();
@@ -273,12 +288,15 @@ fn every_verb_has_help() {
         &["kv", "del"],
         &["kv", "ls"],
         &["kv", "watch"],
+        &["kv", "create"],
+        &["kv", "info"],
         &["obj"],
         &["obj", "add"],
         &["obj", "put"],
         &["obj", "get"],
         &["obj", "ls"],
         &["obj", "del"],
+        &["obj", "info"],
     ];
     for verb in verbs {
         let mut args = verb.to_vec();
@@ -299,6 +317,7 @@ fn bad_arguments_exit_2_with_a_message() {
     run(&["pub"]).fails(2, "<SUBJECT>");
     run(&["--timeout", "5parsecs", "pub", "x"]).fails(2, "unknown unit");
     run(&["stream", "add", "S", "--storage", "tape"]).fails(2, "tape");
+    run(&["bench", "--pub", "0"]).fails(1, "nothing to do");
     let r = run(&["frobnicate"]).fails(2, "frobnicate");
     assert!(r.stdout.is_empty(), "{r:#?}");
 }
@@ -374,6 +393,44 @@ fn raw_queue_sub() {
     on(&server, &["pub", "raw", "payload-only"]).ok();
     let s = sub.finish().ok();
     assert_eq!(s.stdout, "payload-only\n");
+}
+
+/// Without a BODY argument, `pub` and `kv put` read standard input.
+#[test]
+fn bodies_from_stdin() {
+    let server = js_server();
+    let mut sub = start_on(&server, &["sub", "in", "--count", "1", "--raw"]);
+    sub.wait_stderr("Subscribing");
+    let url = server.tcp_url();
+    let mut cmd = Command::new(bin());
+    cmd.env_remove("NATS_URL");
+    let input = b"line one\nline two".to_vec();
+    Proc::spawn_with_stdin(cmd, &["-s", &url, "pub", "in"], Some(input))
+        .finish()
+        .ok();
+    assert_eq!(sub.finish().ok().stdout, "line one\nline two\n");
+
+    on(&server, &["kv", "add", "B"]).ok();
+    let mut cmd = Command::new(bin());
+    cmd.env_remove("NATS_URL");
+    let value = vec![0u8, 159, 146, 150]; // not UTF-8: stored as it is
+    Proc::spawn_with_stdin(
+        cmd,
+        &["-s", &url, "kv", "put", "B", "k"],
+        Some(value.clone()),
+    )
+    .finish()
+    .ok();
+    let nc = natsws::connect(url.as_str()).unwrap();
+    assert_eq!(
+        &nc.jetstream()
+            .key_value("B")
+            .unwrap()
+            .get("k")
+            .unwrap()
+            .value[..],
+        &value[..]
+    );
 }
 
 #[test]
