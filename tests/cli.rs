@@ -362,7 +362,8 @@ fn pub_to_sub() {
         ]))
         .ok();
         assert!(
-            p.stderr.contains("Published 2 messages to \"greet.joe\""),
+            p.stderr
+                .contains("Published 2 messages (14 bytes) to \"greet.joe\""),
             "{p:#?}"
         );
         let s = sub.finish().ok();
@@ -390,7 +391,8 @@ fn raw_queue_sub() {
         &["sub", "raw", "--raw", "--queue", "q", "--count", "1"],
     );
     sub.wait_stderr("in group \"q\"");
-    on(&server, &["pub", "raw", "payload-only"]).ok();
+    let p = on(&server, &["pub", "raw", "payload-only"]).ok();
+    assert_eq!(p.stderr, "Published 12 bytes to \"raw\"\n");
     let s = sub.finish().ok();
     assert_eq!(s.stdout, "payload-only\n");
 }

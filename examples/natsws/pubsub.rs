@@ -63,6 +63,7 @@ fn expand(template: &[u8], count: u64) -> Vec<u8> {
 pub fn publish(conn: &ConnectArgs, a: PubArgs) -> crate::Result {
     let body = body_or_stdin(a.body)?;
     let nc = conn.connect()?;
+    let mut bytes = 0;
     for i in 1..=a.count {
         let payload = expand(&body, i);
         let mut msg = Message::new(a.subject.as_str(), payload);
@@ -83,17 +84,20 @@ pub fn publish(conn: &ConnectArgs, a: PubArgs) -> crate::Result {
             msg = msg.with_headers(h);
         }
         nc.publish_message(&msg)?;
-        if a.count == 1 {
-            eprintln!("Published {} bytes to \"{}\"", msg.payload.len(), a.subject);
-        }
+        bytes += msg.payload.len();
         if let Some(d) = a.sleep.filter(|_| i < a.count) {
             std::thread::sleep(d);
         }
     }
     // Publishing only queues; the flush is a PING/PONG round trip, so the server has them all.
     nc.flush_timeout(conn.timeout)?;
-    if a.count != 1 {
-        eprintln!("Published {} messages to \"{}\"", a.count, a.subject);
+    if a.count == 1 {
+        eprintln!("Published {bytes} bytes to \"{}\"", a.subject);
+    } else {
+        eprintln!(
+            "Published {} messages ({bytes} bytes) to \"{}\"",
+            a.count, a.subject
+        );
     }
     Ok(nc.close()?)
 }
