@@ -636,3 +636,54 @@ fn kv_watch_across_server_restart(t: Transport) {
         ErrorKind::Timeout,
     );
 }
+
+/// KV through a JetStream imported from another account under an API prefix: puts go behind
+/// the prefix, reads and watches through the imported API.
+#[test]
+fn kv_api_prefix_import() {
+    let extra = r#"
+accounts {
+  JS: {
+    jetstream: enabled
+    users: [{user: js, password: js}]
+    exports: [
+      {service: "$JS.API.>", response_type: stream}
+      {service: "$KV.>"}
+    ]
+  }
+  APP: {
+    users: [{user: app, password: app}]
+    imports: [
+      {service: {account: JS, subject: "$JS.API.>"}, to: "jsimp.API.>"}
+      {service: {account: JS, subject: "$KV.>"}, to: "jsimp.API.$KV.>"}
+    ]
+  }
+}
+"#;
+    let server = NatsServer::builder()
+        .transport(Transport::Tcp)
+        .jetstream(true)
+        .config(extra)
+        .start()
+        .unwrap();
+    let owner = natsws::connect(with_user(&server.tcp_url(), "js", "js").as_str()).unwrap();
+    let okv = owner.jetstream().create_key_value(mem("shared")).unwrap();
+    okv.put("a", "from the owner").unwrap();
+
+    let app = natsws::connect(with_user(&server.tcp_url(), "app", "app").as_str()).unwrap();
+    let js = app
+        .jetstream_with(JetStreamOptions::new().api_prefix("jsimp.API"))
+        .unwrap();
+    let kv = js.key_value("shared").unwrap();
+    assert_eq!(&kv.get("a").unwrap().value[..], b"from the owner");
+    assert_eq!(kv.put("b", "from the importer").unwrap(), 2);
+    assert_eq!(kv.update("b", "again", 2).unwrap(), 3);
+    assert_eq!(&okv.get("b").unwrap().value[..], b"again");
+    assert_eq!(kv.keys().unwrap(), ["a", "b"]);
+    let mut w = kv.watch_all().unwrap();
+    assert_eq!(entry(&mut w).key, "a");
+    assert_eq!(entry(&mut w).revision, 3);
+    assert_eq!(ev(&mut w), WatchEvent::InitialDone);
+    okv.delete("a").unwrap();
+    assert_eq!(entry(&mut w).operation, Operation::Delete);
+}
