@@ -119,6 +119,7 @@ mod handler;
 pub mod headers;
 #[path = "connection/hooks.rs"]
 mod hooks;
+mod int_hash;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
 #[cfg(feature = "kv")]

@@ -6,7 +6,6 @@
 //! on plain data: the tests here need no socket and no thread.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::connection::outbound::Batch;
 use crate::error::{Error, ErrorKind, Result};
+use crate::int_hash::IntHash;
 use crate::message::Message;
 use crate::proto::encode;
 
@@ -72,28 +72,7 @@ pub(crate) struct SubEntry {
     pub(crate) received: u64,
 }
 
-/// Sids are small integers we hand out ourselves, so a multiplicative hash is enough
-/// (SipHash showed up in profiles of the receive path).
-#[derive(Default)]
-pub(crate) struct SidHasher(u64);
-
-impl Hasher for SidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-pub(crate) type Subs = HashMap<u64, SubEntry, BuildHasherDefault<SidHasher>>;
+pub(crate) type Subs = HashMap<u64, SubEntry, IntHash>;
 
 /// A request waiting for replies on the shared inbox.
 pub(crate) struct Waiter {

@@ -13,6 +13,7 @@ use super::publish::{no_stream, parse_ack, PubAck, PublishOptions, RETRY_ATTEMPT
 use super::JetStream;
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers::Headers;
+use crate::int_hash::IntHash;
 use crate::message::Message;
 use crate::subscription::Subscription;
 use crate::time::deadline_after;
@@ -165,9 +166,9 @@ pub(crate) struct AsyncPublisher {
 struct AsyncState {
     next_id: u64,
     /// Sent, ack not yet in.
-    pending: HashMap<u64, Pending, IdHash>,
+    pending: HashMap<u64, Pending, IntHash>,
     /// Acks in (or failures) for futures that have not taken them yet.
-    done: HashMap<u64, Result<PubAck>, IdHash>,
+    done: HashMap<u64, Result<PubAck>, IntHash>,
     /// Publishes to resend after a no-responders answer, in due order.
     retries: VecDeque<(Instant, u64)>,
     /// A thread is reading the reply subscription (the others wait on the condvar).
@@ -175,29 +176,6 @@ struct AsyncState {
     /// The transport the outstanding publishes went out on, and when that was last checked.
     gen: Option<u64>,
     gen_checked: Instant,
-}
-
-/// Publish ids are consecutive integers we hand out: a multiplicative hash is enough (SipHash
-/// showed up in profiles of the pipelined publish).
-type IdHash = std::hash::BuildHasherDefault<IdHasher>;
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 struct Pending {
