@@ -117,8 +117,6 @@ mod error;
 mod events;
 mod handler;
 pub mod headers;
-#[path = "connection/hooks.rs"]
-mod hooks;
 mod int_hash;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
