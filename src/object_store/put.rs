@@ -104,9 +104,29 @@ impl ObjectStore {
         reader: &mut impl Read,
         info: &mut ObjectInfo,
     ) -> Result<()> {
+        let mut pending: VecDeque<PubAckFuture> = VecDeque::new();
+        let r = self.write_chunks_inner(subject, chunk_size, reader, info, &mut pending);
+        if r.is_err() {
+            // Chunks still in flight must be stored (or failed) before the caller purges the
+            // new chunks, or they would land after the purge.
+            let timeout = self.js.timeout();
+            for mut f in pending {
+                let _ = f.wait(timeout);
+            }
+        }
+        r
+    }
+
+    fn write_chunks_inner(
+        &self,
+        subject: &str,
+        chunk_size: usize,
+        reader: &mut impl Read,
+        info: &mut ObjectInfo,
+        pending: &mut VecDeque<PubAckFuture>,
+    ) -> Result<()> {
         let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
         let mut buf = vec![0u8; chunk_size];
-        let mut pending: VecDeque<PubAckFuture> = VecDeque::new();
         let opts = PublishOptions::new();
         loop {
             let n = fill(reader, &mut buf)
@@ -134,8 +154,11 @@ impl ObjectStore {
             }
         }
         let timeout = self.js.timeout();
-        for mut f in pending {
-            f.wait(timeout)?;
+        while let Some(mut f) = pending.pop_front() {
+            if let Err(e) = f.wait(timeout) {
+                pending.push_front(f);
+                return Err(e);
+            }
         }
         info.digest = Some(digest_string(hasher.finish().as_ref()));
         Ok(())
