@@ -252,7 +252,8 @@ impl Outbound {
         f: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Queued> {
         let wait = wait.unwrap_or(self.flush_timeout);
-        let until = crate::time::deadline_after(wait);
+        // Read the clock only if the buffer is full: not on every publish.
+        let mut until = None;
         let mut q = self.q.lock();
         loop {
             if let Some(e) = &q.error {
@@ -281,6 +282,7 @@ impl Outbound {
                 break;
             }
             q.space_waiters += 1;
+            let until = *until.get_or_insert_with(|| crate::time::deadline_after(wait));
             let timed_out = q.wait_until(&self.space, until).timed_out();
             q.space_waiters -= 1;
             if timed_out && q.error.is_none() && !q.down && q.batch.len() >= self.write_buffer {
