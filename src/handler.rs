@@ -114,10 +114,7 @@ impl HandlerSubscription {
 
     fn stop_now(&self) -> Result<()> {
         self.stop.store(true, Ordering::Release);
-        if self.shared.is_subscribed(self.sid) {
-            return self.shared.unsubscribe(self.sid, None);
-        }
-        Ok(())
+        self.shared.unsubscribe_if_live(self.sid)
     }
 
     /// Ends after `n` messages in total (as [`Subscription::unsubscribe_after`]).
@@ -130,7 +127,7 @@ impl HandlerSubscription {
     /// thread ends.
     pub fn drain(&self) -> Result<()> {
         self.shared
-            .drain_subscription(self.sid, self.shared.opts.drain_timeout)
+            .drain_subscriptions(&[self.sid], self.shared.opts.drain_timeout)
     }
 
     /// Waits at most `timeout` for the subscription to end, and says how it ended: `None`

@@ -251,10 +251,7 @@ impl Subscription {
     /// Unsubscribes through a shared reference, if still subscribed (what dropping does; a
     /// service endpoint shares its subscription with the requests it hands out).
     pub(crate) fn unsubscribe_now(&self) {
-        let shared = &self.handle.shared;
-        if shared.is_subscribed(self.sid) {
-            let _ = shared.unsubscribe(self.sid, None);
-        }
+        let _ = self.handle.shared.unsubscribe_if_live(self.sid);
     }
 
     /// Unsubscribes now. Messages still queued are discarded.
@@ -275,7 +272,7 @@ impl Subscription {
     /// then yields them and ends. Nothing already sent to this subscription is lost.
     pub fn drain(&self) -> Result<()> {
         let shared = &self.handle.shared;
-        shared.drain_subscription(self.sid, shared.opts.drain_timeout)
+        shared.drain_subscriptions(&[self.sid], shared.opts.drain_timeout)
     }
 
     pub(crate) fn shared(&self) -> &Arc<crate::connection::Shared> {
@@ -316,23 +313,8 @@ pub(crate) fn drain_all(subs: &[&Subscription], timeout: Duration) -> Result<()>
     let Some(first) = subs.first() else {
         return Ok(());
     };
-    let shared = &first.handle.shared;
-    for sub in subs {
-        shared.send_control(|b| crate::proto::encode::unsub(b, sub.sid, None))?;
-    }
-    let r = shared.flush(timeout);
-    for sub in subs {
-        shared.forget_sub(sub.sid);
-    }
-    if r.is_err() {
-        // The UNSUBs may have gone down with a connection while a reconnect replayed the
-        // SUBs. Now that the entries are gone nothing replays them: say UNSUB again (a no-op
-        // while disconnected, and harmless if the server already has them).
-        for sub in subs {
-            let _ = shared.send_control(|b| crate::proto::encode::unsub(b, sub.sid, None));
-        }
-    }
-    r
+    let sids: Vec<u64> = subs.iter().map(|s| s.sid).collect();
+    first.handle.shared.drain_subscriptions(&sids, timeout)
 }
 
 impl Iterator for Subscription {

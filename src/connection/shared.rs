@@ -336,18 +336,27 @@ impl Shared {
         self.send_control(|b| encode::unsub(b, sid, max))
     }
 
-    /// Unsubscribes and waits (at most `timeout`) until every message the server sent before
-    /// the UNSUB is queued; then the subscription's stream ends after them.
-    pub(crate) fn drain_subscription(&self, sid: u64, timeout: Duration) -> Result<()> {
-        let unsub = |b: &mut Vec<u8>| encode::unsub(b, sid, None);
-        self.send_control(unsub)?;
-        let r = self.flush(timeout);
-        self.forget_sub(sid);
+    /// Unsubscribes `sids` and waits (at most `timeout`, one round trip for all) until every
+    /// message the server sent before the UNSUBs is queued; then each stream ends after them.
+    /// Used by a subscription's drain, a service's stop and the connection's drain.
+    pub(crate) fn drain_subscriptions(&self, sids: &[u64], timeout: Duration) -> Result<()> {
+        let unsub = |sid: u64| move |b: &mut Vec<u8>| encode::unsub(b, sid, None);
+        let mut r = sids
+            .iter()
+            .try_for_each(|&sid| self.send_control(unsub(sid)));
+        if r.is_ok() {
+            r = self.flush(timeout);
+        }
+        for &sid in sids {
+            self.forget_sub(sid);
+        }
         if r.is_err() {
-            // The UNSUB may have gone down with a connection while a reconnect replayed the
-            // SUB. Now that the entry is gone nothing replays it: say UNSUB again (a no-op
-            // while disconnected, and harmless if the server already has it).
-            let _ = self.send_control(unsub);
+            // The UNSUBs may have gone down with a connection while a reconnect replayed the
+            // SUBs. Now that the entries are gone nothing replays them: say UNSUB again (a
+            // no-op while disconnected, and harmless if the server already has them).
+            for &sid in sids {
+                let _ = self.send_control(unsub(sid));
+            }
         }
         r
     }
@@ -384,8 +393,14 @@ impl Shared {
         out
     }
 
-    pub(crate) fn is_subscribed(&self, sid: u64) -> bool {
-        self.table.lock().subs.contains_key(&sid)
+    /// Unsubscribes `sid` if it is still live (not ended by an unsubscribe, a drain, a
+    /// reached `max` or the server); what dropping a subscription does.
+    pub(crate) fn unsubscribe_if_live(&self, sid: u64) -> Result<()> {
+        let live = self.table.lock().subs.remove(&sid).is_some();
+        if !live {
+            return Ok(());
+        }
+        self.send_control(|b| encode::unsub(b, sid, None))
     }
 
     // ------------------------------------------------------------------ requests
@@ -508,22 +523,8 @@ impl Shared {
             }
             Err(Refused::Closed) => return Err(Error::new(ErrorKind::Closed, "already closed")),
         }
-        let deadline = crate::time::deadline_after(self.opts.drain_timeout);
         let sids: Vec<u64> = self.table.lock().subs.keys().copied().collect();
-        let mut result = Ok(());
-        for sid in &sids {
-            if let Err(e) = self.send_control(|b| encode::unsub(b, *sid, None)) {
-                result = Err(e);
-                break;
-            }
-        }
-        if result.is_ok() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            result = self.flush(left);
-        }
-        for sid in sids {
-            self.forget_sub(sid);
-        }
+        let result = self.drain_subscriptions(&sids, self.opts.drain_timeout);
         let close = self.close();
         result.and(close)
     }
