@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -15,38 +14,6 @@ use natsws::test_server::Transport;
 use natsws::Headers;
 
 each_transport!(interop_with_nats_py);
-
-/// Runs the nats-py script against `url`, bounded in time; returns its stdout.
-fn run_nats_py(url: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/nats_py.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 (needed for the interop test): {e}"));
-    let pid = child.id();
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(out) => out.expect("waiting for python3"),
-        Err(_) => {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            panic!("the nats-py script did not finish within 90 s");
-        }
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "the nats-py side failed ({}); is nats-py installed (python3 -m pip install nats-py)?\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn interop_with_nats_py(t: Transport) {
     let c = Ctx::jetstream(t);
@@ -71,7 +38,7 @@ fn interop_with_nats_py(t: Transport) {
         assert_eq!(ack.sequence, i + 1);
     }
 
-    let out = run_nats_py(&c.server.tcp_url());
+    let out = run_nats_py("nats_py.py", &c.server.tcp_url());
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["read"], 50, "{out}");
     assert_eq!(summary["published"], 50, "{out}");

@@ -7,9 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use common::*;
 use natsws::jetstream::StorageType;
 use natsws::kv::{Operation, WatchEvent};
@@ -17,38 +14,6 @@ use natsws::object_store::ObjectMeta;
 use natsws::test_server::Transport;
 
 each_transport!(kv_and_objects_with_nats_py);
-
-/// Runs the nats-py script against `url`, bounded in time; returns its stdout.
-fn run_nats_py(url: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/kv_os_py.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 (needed for the interop test): {e}"));
-    let pid = child.id();
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(out) => out.expect("waiting for python3"),
-        Err(_) => {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            panic!("the nats-py script did not finish within 90 s");
-        }
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "the nats-py side failed ({}); is nats-py installed (python3 -m pip install nats-py)?\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn pattern(n: usize, mul: usize, m: usize) -> Vec<u8> {
     (0..n).map(|i| ((i * mul) % m) as u8).collect()
@@ -74,7 +39,7 @@ fn kv_and_objects_with_nats_py(t: Transport) {
     assert!(matches!(w.next_timeout(WAIT).unwrap(), WatchEvent::Entry(e) if e.key == "from.rs"));
     assert_eq!(w.next_timeout(WAIT).unwrap(), WatchEvent::InitialDone);
 
-    let out = run_nats_py(&c.server.tcp_url());
+    let out = run_nats_py("kv_os_py.py", &c.server.tcp_url());
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
     let py_rev = v["py_revision"].as_u64().unwrap();
     assert_eq!(py_rev, 2);

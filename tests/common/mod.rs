@@ -229,3 +229,37 @@ pub fn port_of(url: &str) -> u16 {
     let port = host_port.rsplit_once(':').expect("a URL with a port").1;
     port.parse().unwrap_or_else(|_| panic!("no port in {url}"))
 }
+
+/// Runs the nats-py script `tests/interop/<script>` against `url`, bounded in time; returns its
+/// stdout. A missing python3 or nats-py fails the test (CI installs them).
+pub fn run_nats_py(script: &str, url: &str) -> String {
+    use std::process::{Command, Stdio};
+    let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+    let child = Command::new("python3")
+        .arg(&path)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 (needed for the interop test): {e}"));
+    let pid = child.id();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(90)) {
+        Ok(out) => out.expect("waiting for python3"),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("the nats-py script {script} did not finish within 90 s");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the nats-py side failed ({}); is nats-py installed (python3 -m pip install nats-py)?\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
