@@ -7,8 +7,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError};
+use parking_lot::Mutex;
 
-use crate::connection::table::{held, Delivery, SubCounters};
+use crate::connection::batch::Batch;
+use crate::connection::table::{Delivery, SubCounters};
 use crate::connection::Handle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
@@ -34,6 +36,8 @@ pub struct Subscription {
     subject: String,
     queue: Option<String>,
     rx: Receiver<Delivery>,
+    /// Batches taken from `rx` and not yet read through.
+    taken: Mutex<Cursor>,
     counters: Arc<SubCounters>,
     /// The first message must arrive by then, or the subscription ends.
     first_deadline: Option<Instant>,
@@ -57,6 +61,7 @@ impl Subscription {
             subject,
             queue,
             rx,
+            taken: Mutex::new(Cursor::default()),
             counters,
             first_deadline: first_timeout.map(crate::time::deadline_after),
             expired: OnceLock::new(),
@@ -78,11 +83,34 @@ impl Subscription {
         self.sid
     }
 
-    fn taken(&self, msg: &Message) {
-        self.counters.taken_msgs.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .taken_bytes
-            .fetch_add(held(msg) as u64, Ordering::Relaxed);
+    /// The next message of the batches already taken from the queue, if any.
+    fn next_taken(&self) -> Option<Message> {
+        let mut cursor = self.taken.lock();
+        loop {
+            let Cursor { batches, next } = &mut *cursor;
+            let batch = batches.front()?;
+            let Some(entry) = batch.entries.get(*next) else {
+                batches.pop_front();
+                *next = 0;
+                continue;
+            };
+            *next += 1;
+            let made = entry.message(&batch.chunk, Some(&self.handle.shared));
+            let c = &self.counters;
+            c.taken_msgs.fetch_add(1, Ordering::Relaxed);
+            c.taken_bytes
+                .fetch_add(entry.held() as u64, Ordering::Relaxed);
+            match made {
+                Ok(m) => return Some(m),
+                Err(e) => {
+                    // One unreadable header block spoils one message, not the subscription.
+                    log::warn!("dropping a message on '{}': {e:#}", self.subject);
+                    self.handle
+                        .shared
+                        .emit(crate::Event::ServerError { error: e });
+                }
+            }
+        }
     }
 
     fn ended(&self) -> Error {
@@ -129,15 +157,21 @@ impl Subscription {
                 }
             }
         }
-        let got = match until {
-            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(d) => self.rx.recv_deadline(d),
+        let got = loop {
+            if let Some(m) = self.next_taken() {
+                return Ok(m);
+            }
+            let got = match until {
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(d) => self.rx.recv_deadline(d),
+            };
+            match got {
+                Ok(Delivery::Batch(b)) => self.taken.lock().batches.push_back(b),
+                other => break other,
+            }
         };
         match got {
-            Ok(Delivery::Msg(m)) => {
-                self.taken(&m);
-                Ok(m)
-            }
+            Ok(Delivery::Batch(_)) => unreachable!("batches are queued above"),
             Ok(Delivery::Err(e)) => Err(e),
             Err(RecvTimeoutError::Timeout) if first_due.is_some_and(|fd| Instant::now() >= fd) => {
                 Err(self.expire())
@@ -228,17 +262,18 @@ impl Subscription {
         &self.rx
     }
 
-    /// What `next` makes of one receive on [`receiver`](Subscription::receiver): the message
-    /// (counted as read), or `None` once the subscription has ended.
+    /// What `next` makes of one receive on [`receiver`](Subscription::receiver): the first
+    /// message of what came (counted as read; read the rest with
+    /// [`try_next`](Subscription::try_next)), or `None` once the subscription has ended.
     #[cfg_attr(not(feature = "service"), allow(dead_code))]
     pub(crate) fn accept(
         &self,
         received: std::result::Result<Delivery, RecvError>,
     ) -> Option<Message> {
         match received {
-            Ok(Delivery::Msg(m)) => {
-                self.taken(&m);
-                Some(m)
+            Ok(Delivery::Batch(b)) => {
+                self.taken.lock().batches.push_back(b);
+                self.next_taken()
             }
             Ok(Delivery::Err(e)) => {
                 log::debug!("subscription ended: {e}");
@@ -301,8 +336,20 @@ impl Subscription {
             .queued_bytes
             .load(Ordering::Relaxed)
             .saturating_sub(c.taken_bytes.load(Ordering::Relaxed));
-        (self.rx.len(), bytes as usize)
+        let msgs = c
+            .queued_msgs
+            .load(Ordering::Relaxed)
+            .saturating_sub(c.taken_msgs.load(Ordering::Relaxed));
+        (msgs as usize, bytes as usize)
     }
+}
+
+/// Batches a subscription took from its queue: `next` is the index of the first unread entry
+/// of the front batch.
+#[derive(Default)]
+struct Cursor {
+    batches: std::collections::VecDeque<Batch>,
+    next: usize,
 }
 
 /// [`Subscription::drain`] for several subscriptions of one connection with a single round

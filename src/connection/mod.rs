@@ -1,5 +1,6 @@
 //! [`Connection`]: the handle users hold, and how a connection starts and ends.
 
+pub(crate) mod batch;
 mod handshake;
 mod hooks;
 pub(crate) mod lifecycle;

@@ -2,60 +2,65 @@
 //! server, and the trace of what comes in.
 
 use std::io;
+
+use bytes::{Bytes, BytesMut};
 use std::sync::atomic::Ordering;
 
 use crate::connection::Shared;
 use crate::proto;
 use crate::transport::ReadHalf;
 
-/// A growable read buffer: `data()` is what has been read and not yet parsed.
+/// The read buffer: `data()` is what has been read and not yet taken.
+///
+/// The parsed front of the buffer is handed out as a shared [`Bytes`] chunk
+/// ([`take`](ReadBuf::take)) that messages point into; the buffer then goes on after it. When
+/// too little room is left, the unparsed tail moves to a fresh buffer: the old one lives on
+/// only as long as messages in it are queued somewhere.
 pub(crate) struct ReadBuf {
-    buf: Vec<u8>,
-    start: usize,
+    /// Every byte is initialised (zeroed at allocation); `..end` has been read.
+    buf: BytesMut,
     end: usize,
 }
 
 const INITIAL: usize = 64 * 1024;
+/// Below this much free room, a read goes into a fresh buffer.
+const MIN_ROOM: usize = 4096;
 
 impl ReadBuf {
     pub(crate) fn new(prefix: Vec<u8>) -> ReadBuf {
         let end = prefix.len();
-        let mut buf = prefix;
-        buf.resize(end.max(INITIAL), 0);
-        ReadBuf { buf, start: 0, end }
+        let mut buf = BytesMut::zeroed(end.max(INITIAL));
+        buf[..end].copy_from_slice(&prefix);
+        ReadBuf { buf, end }
     }
 
     pub(crate) fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf[..self.end]
     }
 
+    /// Drops the first `n` bytes of `data()`.
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
+        debug_assert!(n <= self.end);
+        self.end -= n;
+        bytes::Buf::advance(&mut self.buf, n);
+    }
+
+    /// Takes the first `n` bytes of `data()` as a chunk of their own.
+    pub(crate) fn take(&mut self, n: usize) -> Bytes {
+        debug_assert!(n <= self.end);
+        self.end -= n;
+        self.buf.split_to(n).freeze()
     }
 
     /// Reads once from `r`, after making room for an operation of `need` bytes in total.
     /// Returns the number of bytes read (0 at end of stream).
     pub(crate) fn fill(&mut self, r: &mut dyn ReadHalf, need: usize) -> io::Result<usize> {
-        let len = self.end - self.start;
-        let want = need.max(len + 1);
-        if self.start + want > self.buf.len() || self.buf.len() - self.end < 4096 {
-            // Move the partial operation to the front, and grow if it still does not fit.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.start = 0;
-            self.end = len;
-            if want > self.buf.len() || self.buf.len() - self.end < 4096 {
-                let new_len = want.max(self.buf.len() * 2).max(INITIAL);
-                self.buf.resize(new_len, 0);
-            }
-        } else if len == 0 && self.buf.len() > 4 * INITIAL * 16 {
-            // A big operation went through; don't keep its buffer forever.
-            self.buf = vec![0; INITIAL];
-            self.start = 0;
-            self.end = 0;
+        let want = need.max(self.end + 1);
+        if want > self.buf.len() || self.buf.len() - self.end < MIN_ROOM {
+            let len = (want + MIN_ROOM).max(INITIAL);
+            let mut fresh = BytesMut::zeroed(len);
+            fresh[..self.end].copy_from_slice(&self.buf[..self.end]);
+            self.buf = fresh;
         }
         let n = r.read(&mut self.buf[self.end..])?;
         self.end += n;

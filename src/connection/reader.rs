@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::connection::batch::{Collector, Entry};
 use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error::{self, Severity};
 use crate::connection::shared::{Ctl, Shared};
-use crate::connection::table::{held, Limits, Routed};
+use crate::connection::table::{Limits, Routed, Table};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::headers::Headers;
@@ -35,6 +36,12 @@ pub(crate) fn run(shared: Arc<Shared>, mut input: Box<dyn ReadHalf>, mut rb: Rea
 }
 
 /// Runs until the stream ends (`Ok`) or fails.
+///
+/// Each read is parsed whole before the next: messages for subscriptions are routed under one
+/// hold of the table lock and collected per subscription ([`Collector`]); the parsed bytes then
+/// become one chunk and every subscription gets its batch. Any other operation first sends what
+/// was collected before it, so a PONG (a flush, a drain) is seen after the messages that came
+/// before it.
 fn read_loop(
     shared: &Arc<Shared>,
     input: &mut dyn ReadHalf,
@@ -46,20 +53,43 @@ fn read_loop(
         msgs: shared.opts.pending_msgs,
         bytes: shared.opts.pending_bytes,
     };
+    let mut out = Collector::default();
+    let mut stats = Stats::default();
     loop {
+        // Bytes of `rb.data()` parsed and not yet handed out.
+        let mut pos = 0;
         let need = loop {
-            match proto::parse(rb.data(), &limits)? {
-                Parsed::Op(op, n) => {
-                    if log::log_enabled!(log::Level::Trace) {
-                        trace_in(&rb.data()[..n]);
+            let mut table = None;
+            let control = loop {
+                let data = rb.data();
+                match proto::parse(&data[pos..], &limits)? {
+                    Parsed::Op(op, n) => {
+                        if log::log_enabled!(log::Level::Trace) {
+                            trace_in(&data[pos..pos + n]);
+                        }
+                        pos += n;
+                        match op {
+                            ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
+                                let table = table.get_or_insert_with(|| shared.table.lock());
+                                deliver(shared, table, data, op, sub_limits, &mut out, &mut stats);
+                            }
+                            other => break Next::Handle(Control::from(other)),
+                        }
                     }
-                    if handle(shared, op, sub_limits)? {
+                    // `need` counts from `pos`, the front of the buffer once handed out.
+                    Parsed::Incomplete { need } => break Next::Read(need),
+                }
+            };
+            drop(table);
+            hand_out(shared, rb, &mut pos, &mut out, &mut stats);
+            match control {
+                Next::Handle(c) => {
+                    if handle(shared, c)? {
                         limits = readbuf::limits(shared);
                         let _ = shared.ctl.send(Ctl::Info { gen });
                     }
-                    rb.consume(n);
                 }
-                Parsed::Incomplete { need } => break need,
+                Next::Read(need) => break need,
             }
         };
         let n = rb
@@ -71,70 +101,135 @@ fn read_loop(
     }
 }
 
+/// What stopped the parsing of a read.
+enum Next {
+    /// An operation other than a message.
+    Handle(Control),
+    /// An incomplete operation, of this many bytes in all.
+    Read(usize),
+}
+
+/// Counts of what the current read delivered, added to the connection's statistics once per
+/// read rather than once per message.
+#[derive(Default)]
+struct Stats {
+    msgs: u64,
+    bytes: u64,
+}
+
+/// Hands out the `pos` parsed bytes of `rb`: every subscription gets its batch of them.
+fn hand_out(
+    shared: &Shared,
+    rb: &mut ReadBuf,
+    pos: &mut usize,
+    out: &mut Collector,
+    stats: &mut Stats,
+) {
+    if stats.msgs > 0 {
+        shared.in_msgs.fetch_add(stats.msgs, Ordering::Relaxed);
+        shared.in_bytes.fetch_add(stats.bytes, Ordering::Relaxed);
+        *stats = Stats::default();
+    }
+    if out.is_empty() {
+        rb.consume(*pos);
+    } else {
+        let chunk = rb.take(*pos);
+        out.flush(&chunk);
+    }
+    *pos = 0;
+}
+
+/// An operation other than a message, owned: handled after the messages before it are out.
+enum Control {
+    Ping,
+    Pong,
+    Ok,
+    Info(Vec<u8>),
+    Err(String),
+}
+
+impl From<ServerOp<'_>> for Control {
+    fn from(op: ServerOp<'_>) -> Control {
+        match op {
+            ServerOp::Ping => Control::Ping,
+            ServerOp::Pong => Control::Pong,
+            ServerOp::Info(json) => Control::Info(json.to_vec()),
+            ServerOp::Err(text) => Control::Err(text.to_string()),
+            ServerOp::Ok | ServerOp::Msg { .. } | ServerOp::HMsg { .. } => Control::Ok,
+        }
+    }
+}
+
 /// Handles one operation; `Ok(true)` when the server's limits may have changed (INFO).
-fn handle(shared: &Arc<Shared>, op: ServerOp<'_>, limits: Limits) -> Result<bool> {
+fn handle(shared: &Arc<Shared>, op: Control) -> Result<bool> {
     match op {
-        ServerOp::Msg {
-            subject,
-            sid,
-            reply,
-            payload,
-        } => deliver(shared, sid, subject, reply, None, payload, limits),
-        ServerOp::HMsg {
-            subject,
-            sid,
-            reply,
-            headers,
-            payload,
-        } => match Headers::parse(headers) {
-            Ok(h) => deliver(shared, sid, subject, reply, Some(h), payload, limits),
-            Err(e) => {
-                // One bad header block spoils one message, not the connection.
-                log::warn!("dropping a message on '{subject}' with unreadable headers: {e:#}");
-                shared.emit(Event::ServerError { error: e });
-            }
-        },
-        ServerOp::Ping => shared.send_control(|b| b.extend_from_slice(encode::PONG))?,
-        ServerOp::Pong => shared.pong(),
-        ServerOp::Ok => {}
-        ServerOp::Info(json) => {
-            shared.update_info(ServerInfo::parse(json)?);
+        Control::Ping => shared.send_control(|b| b.extend_from_slice(encode::PONG))?,
+        Control::Pong => shared.pong(),
+        Control::Ok => {}
+        Control::Info(json) => {
+            shared.update_info(ServerInfo::parse(&json)?);
             return Ok(true);
         }
-        ServerOp::Err(text) => {
-            let err = server_error::classify(text);
-            match server_error::severity(text) {
+        Control::Err(text) => {
+            let err = server_error::classify(&text);
+            match server_error::severity(&text) {
                 Severity::Fatal => return Err(err),
-                Severity::Async => route_async_error(shared, text, err),
+                Severity::Async => route_async_error(shared, &text, err),
             }
         }
     }
     Ok(false)
 }
 
+/// Routes one message (`op`, parsed from `data`, the front of the read buffer): to the request
+/// waiting for it, or into `out` for its subscription.
 fn deliver(
     shared: &Arc<Shared>,
-    sid: u64,
-    subject: &str,
-    reply: Option<&str>,
-    headers: Option<Headers>,
-    payload: &[u8],
+    table: &mut Table,
+    data: &[u8],
+    op: ServerOp<'_>,
     limits: Limits,
+    out: &mut Collector,
+    stats: &mut Stats,
 ) {
-    shared.in_msgs.fetch_add(1, Ordering::Relaxed);
-    shared
-        .in_bytes
-        .fetch_add(payload.len() as u64, Ordering::Relaxed);
-    let msg = Message {
-        subject: subject.to_string(),
-        reply: reply.map(str::to_string),
-        headers,
-        payload: Bytes::copy_from_slice(payload),
-        conn: reply.map(|_| shared.clone()),
+    let (sid, subject, reply, headers, payload) = match op {
+        ServerOp::Msg {
+            subject,
+            sid,
+            reply,
+            payload,
+        } => (sid, subject, reply, None, payload),
+        ServerOp::HMsg {
+            subject,
+            sid,
+            reply,
+            headers,
+            payload,
+        } => (sid, subject, reply, Some(headers), payload),
+        _ => return,
     };
-    let held = held(&msg);
-    let routed = shared.table.lock().route(sid, msg, held, limits);
-    if let Routed::Dropped(Some((subject, dropped))) = routed {
+    stats.msgs += 1;
+    stats.bytes += payload.len() as u64;
+    if table.is_inbox(sid) {
+        let headers = match headers.map(Headers::parse).transpose() {
+            Ok(h) => h,
+            Err(e) => return bad_headers(shared, subject, e),
+        };
+        table.reply(Message {
+            subject: subject.to_string(),
+            reply: reply.map(str::to_string),
+            headers,
+            payload: Bytes::copy_from_slice(payload),
+            conn: reply.map(|_| shared.clone()),
+        });
+        return;
+    }
+    let Some(entry) = Entry::locate(data, subject, reply, headers, payload) else {
+        // Longer subjects than the control-line limit allows: the parser refuses them first.
+        let e = Error::new(ErrorKind::Protocol, "a message too long to queue");
+        return bad_headers(shared, subject, e);
+    };
+    if let Routed::Dropped(Some((subject, dropped))) = table.route(sid, entry, limits, out) {
         log::warn!(
             "slow consumer on '{subject}' (sid {sid}): pending limits reached, dropping messages"
         );
@@ -144,6 +239,12 @@ fn deliver(
             dropped,
         });
     }
+}
+
+/// One unreadable message spoils itself, not the connection: dropped and reported.
+fn bad_headers(shared: &Shared, subject: &str, e: Error) {
+    log::warn!("dropping a message on '{subject}': {e:#}");
+    shared.emit(Event::ServerError { error: e });
 }
 
 /// A -ERR that leaves the connection up: hand it to the subscription or request it concerns,

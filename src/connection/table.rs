@@ -11,30 +11,17 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::connection::outbound::Batch;
+use crate::connection::batch::{Batch, Collector, Entry};
+use crate::connection::outbound;
 use crate::error::{Error, ErrorKind, Result};
 use crate::int_hash::IntHash;
 use crate::message::Message;
 use crate::proto::encode;
 
-/// What a queued message is taken to hold besides its payload, headers, subject and reply:
-/// the message itself in its subscription's queue, and the allocator's overhead of its
-/// buffers. Pending byte limits count this, so they bound memory, not just payloads.
-pub(crate) const QUEUED_OVERHEAD: usize = std::mem::size_of::<Delivery>() + 96;
-
-/// What a queued message holds in memory, as pending byte limits count it: its payload,
-/// headers, subject and reply, and [`QUEUED_OVERHEAD`].
-pub(crate) fn held(msg: &Message) -> usize {
-    msg.payload.len()
-        + msg.subject.len()
-        + msg.reply.as_ref().map_or(0, String::len)
-        + msg.headers.as_ref().map_or(0, |h| h.encoded_len())
-        + QUEUED_OVERHEAD
-}
-
 /// What travels from the reader thread to a subscription.
 pub(crate) enum Delivery {
-    Msg(Message),
+    /// The messages of one read (see [`batch`](super::batch)).
+    Batch(Batch),
     /// The server ended the subscription (a permissions violation).
     Err(Error),
 }
@@ -44,8 +31,10 @@ pub(crate) enum Delivery {
 /// queued side), the subscription only adds to the taken side.
 #[derive(Default)]
 pub(crate) struct SubCounters {
-    /// Bytes queued so far (what the messages hold, see [`QUEUED_OVERHEAD`]).
+    /// Bytes queued so far (what the messages hold, see [`Entry::held`]).
     pub(crate) queued_bytes: AtomicU64,
+    /// Messages queued so far.
+    pub(crate) queued_msgs: AtomicU64,
     /// Messages and bytes handed out by the subscription.
     pub(crate) taken_msgs: AtomicU64,
     pub(crate) taken_bytes: AtomicU64,
@@ -171,24 +160,35 @@ impl Table {
         }
     }
 
-    /// Routes a message the server sent for `sid`; `held` is what it holds in memory.
-    pub(crate) fn route(&mut self, sid: u64, msg: Message, held: usize, limits: Limits) -> Routed {
-        if sid == self.inbox_sid && sid != 0 {
-            return self.reply(msg);
-        }
-        let Some(entry) = self.subs.get_mut(&sid) else {
-            return Routed::Unwanted;
-        };
-        entry.received += 1;
-        // The server ends an auto-unsubscribed sid after `max` messages, dropped ones included.
-        if entry.max.is_some_and(|max| entry.received >= max) {
-            let mut e = self.subs.remove(&sid).expect("present");
-            return queue(&mut e, msg, held, limits);
-        }
-        queue(entry, msg, held, limits)
+    /// `true` for the sid of the request inbox: its messages go to [`reply`](Table::reply).
+    pub(crate) fn is_inbox(&self, sid: u64) -> bool {
+        sid == self.inbox_sid && sid != 0
     }
 
-    fn reply(&mut self, msg: Message) -> Routed {
+    /// Routes a message the server sent for subscription `sid`: adds it to what `out` sends
+    /// the subscription at the end of the read, or drops it past the pending limits.
+    pub(crate) fn route(
+        &mut self,
+        sid: u64,
+        entry: Entry,
+        limits: Limits,
+        out: &mut Collector,
+    ) -> Routed {
+        let Some(sub) = self.subs.get_mut(&sid) else {
+            return Routed::Unwanted;
+        };
+        sub.received += 1;
+        // The server ends an auto-unsubscribed sid after `max` messages, dropped ones included.
+        // The queue closes once `out` has sent this last batch.
+        if sub.max.is_some_and(|max| sub.received >= max) {
+            let mut e = self.subs.remove(&sid).expect("present");
+            return queue(&mut e, sid, entry, limits, out);
+        }
+        queue(sub, sid, entry, limits, out)
+    }
+
+    /// Hands a message on the request inbox to its request.
+    pub(crate) fn reply(&mut self, msg: Message) -> Routed {
         let Some(token) = msg.subject.strip_prefix(self.prefix.as_str()) else {
             return Routed::Unwanted;
         };
@@ -292,8 +292,8 @@ impl Table {
 
     /// The SUBs that restore every live subscription (and the request inbox) on a new
     /// connection, in sid order; an auto-unsubscribe is followed by its remaining count.
-    pub(crate) fn replay(&self) -> Batch {
-        let mut out = Batch::default();
+    pub(crate) fn replay(&self) -> outbound::Batch {
+        let mut out = outbound::Batch::default();
         let mut sids: Vec<&u64> = self.subs.keys().collect();
         sids.sort();
         for sid in sids {
@@ -321,16 +321,23 @@ impl Table {
     }
 }
 
-/// Queues `msg` to the subscription, or drops and counts it past the pending limits.
-fn queue(entry: &mut SubEntry, msg: Message, held: usize, limits: Limits) -> Routed {
-    let c = &entry.counters;
-    if entry.received == 1 {
+/// Queues a message to the subscription, or drops and counts it past the pending limits.
+fn queue(
+    sub: &mut SubEntry,
+    sid: u64,
+    entry: Entry,
+    limits: Limits,
+    out: &mut Collector,
+) -> Routed {
+    let c = &sub.counters;
+    if sub.received == 1 {
         let _ = c.first_at.set(std::time::Instant::now());
     }
-    let pending_msgs = entry
+    let held = entry.held();
+    let pending_msgs = sub
         .delivered
         .saturating_sub(c.taken_msgs.load(Ordering::Relaxed)) as usize;
-    let pending_bytes = entry
+    let pending_bytes = sub
         .queued_bytes
         .saturating_sub(c.taken_bytes.load(Ordering::Relaxed)) as usize;
     if (limits.msgs > 0 && pending_msgs >= limits.msgs)
@@ -338,26 +345,67 @@ fn queue(entry: &mut SubEntry, msg: Message, held: usize, limits: Limits) -> Rou
     {
         let dropped = c.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if !c.slow.swap(true, Ordering::Relaxed) {
-            return Routed::Dropped(Some((entry.subject.clone(), dropped)));
+            return Routed::Dropped(Some((sub.subject.clone(), dropped)));
         }
         return Routed::Dropped(None);
     }
     if c.slow.load(Ordering::Relaxed) {
         c.slow.store(false, Ordering::Relaxed);
     }
-    entry.delivered += 1;
-    entry.queued_bytes += held as u64;
-    c.queued_bytes.store(entry.queued_bytes, Ordering::Relaxed);
-    let _ = entry.tx.send(Delivery::Msg(msg));
+    sub.delivered += 1;
+    sub.queued_bytes += held as u64;
+    c.queued_bytes.store(sub.queued_bytes, Ordering::Relaxed);
+    c.queued_msgs.store(sub.delivered, Ordering::Relaxed);
+    out.push(sid, &sub.tx, entry);
     Routed::Delivered
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection::batch::ENTRY_OVERHEAD;
     use crate::headers::Headers;
+    use bytes::Bytes;
 
     const NONE: Limits = Limits { msgs: 0, bytes: 0 };
+
+    /// One read of `MSG`s with these subjects and payloads: its bytes and their entries.
+    fn read(msgs: &[(&str, &[u8])]) -> (Bytes, Vec<Entry>) {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for (subject, payload) in msgs {
+            buf.extend_from_slice(b"MSG ");
+            let s = buf.len();
+            buf.extend_from_slice(subject.as_bytes());
+            buf.extend_from_slice(format!(" 1 {}\r\n", payload.len()).as_bytes());
+            let p = buf.len();
+            buf.extend_from_slice(payload);
+            buf.extend_from_slice(b"\r\n");
+            ranges.push((s..s + subject.len(), p..p + payload.len()));
+        }
+        let entries = ranges
+            .into_iter()
+            .map(|(s, p)| {
+                let subject = std::str::from_utf8(&buf[s]).unwrap();
+                Entry::locate(&buf, subject, None, None, &buf[p]).unwrap()
+            })
+            .collect();
+        (Bytes::from(buf), entries)
+    }
+
+    /// The payloads' first bytes of every batch queued on `rx`.
+    fn received(rx: &Receiver<Delivery>) -> Vec<u8> {
+        rx.try_iter()
+            .flat_map(|d| match d {
+                Delivery::Batch(b) => b
+                    .entries
+                    .iter()
+                    .map(|e| e.message(&b.chunk, None).unwrap().payload[0])
+                    .collect::<Vec<_>>(),
+                Delivery::Err(_) => panic!("an error"),
+            })
+            .collect()
+    }
 
     fn msg(subject: &str, payload: &[u8]) -> Message {
         Message::new(subject.to_string(), payload.to_vec())
@@ -368,20 +416,22 @@ mod tests {
         let mut t = Table::new("_INBOX");
         let (rx1, _) = t.add(1, "a.*", None);
         let (rx2, _) = t.add(2, "b", Some("q"));
-        for i in 0..3u8 {
-            assert_eq!(t.route(1, msg("a.x", &[i]), 1, NONE), Routed::Delivered);
+        let (chunk, e) = read(&[
+            ("a.x", b"0"),
+            ("a.x", b"1"),
+            ("b", b"y"),
+            ("a.x", b"2"),
+            ("c", b"z"),
+        ]);
+        let mut out = Collector::default();
+        for (sid, i) in [(1, 0), (1, 1), (2, 2), (1, 3)] {
+            assert_eq!(t.route(sid, e[i], NONE, &mut out), Routed::Delivered);
         }
-        assert_eq!(t.route(2, msg("b", b"y"), 1, NONE), Routed::Delivered);
-        assert_eq!(t.route(3, msg("c", b"z"), 1, NONE), Routed::Unwanted);
-        let got: Vec<u8> = rx1
-            .try_iter()
-            .map(|d| match d {
-                Delivery::Msg(m) => m.payload[0],
-                Delivery::Err(_) => panic!(),
-            })
-            .collect();
-        assert_eq!(got, vec![0, 1, 2]);
-        assert_eq!(rx2.len(), 1);
+        assert_eq!(t.route(3, e[4], NONE, &mut out), Routed::Unwanted);
+        assert!(rx1.is_empty(), "nothing is sent before the read ends");
+        out.flush(&chunk);
+        assert_eq!(received(&rx1), b"012");
+        assert_eq!(received(&rx2), b"y");
     }
 
     #[test]
@@ -389,25 +439,29 @@ mod tests {
         let mut t = Table::new("_INBOX");
         let (rx, c) = t.add(1, "a", None);
         let limits = Limits { msgs: 2, bytes: 0 };
-        assert_eq!(t.route(1, msg("a", b"1"), 10, limits), Routed::Delivered);
-        assert_eq!(t.route(1, msg("a", b"2"), 10, limits), Routed::Delivered);
+        let (chunk, e) = read(&[("a", b"1"), ("a", b"2"), ("a", b"3"), ("a", b"4")]);
+        let mut out = Collector::default();
+        assert_eq!(t.route(1, e[0], limits, &mut out), Routed::Delivered);
+        assert_eq!(t.route(1, e[1], limits, &mut out), Routed::Delivered);
         assert_eq!(
-            t.route(1, msg("a", b"3"), 10, limits),
+            t.route(1, e[2], limits, &mut out),
             Routed::Dropped(Some(("a".into(), 1)))
         );
-        assert_eq!(
-            t.route(1, msg("a", b"4"), 10, limits),
-            Routed::Dropped(None)
-        );
+        assert_eq!(t.route(1, e[3], limits, &mut out), Routed::Dropped(None));
+        out.flush(&chunk);
+        assert_eq!(received(&rx), b"12");
         // The reader takes one: room again, and the next drop starts a new episode.
-        let _ = rx.try_recv().unwrap();
         c.taken_msgs.fetch_add(1, Ordering::Relaxed);
-        c.taken_bytes.fetch_add(10, Ordering::Relaxed);
-        assert_eq!(t.route(1, msg("a", b"5"), 10, limits), Routed::Delivered);
+        c.taken_bytes
+            .fetch_add(e[0].held() as u64, Ordering::Relaxed);
+        let (chunk, e) = read(&[("a", b"5"), ("a", b"6")]);
+        assert_eq!(t.route(1, e[0], limits, &mut out), Routed::Delivered);
         assert_eq!(
-            t.route(1, msg("a", b"6"), 10, limits),
+            t.route(1, e[1], limits, &mut out),
             Routed::Dropped(Some(("a".into(), 3)))
         );
+        out.flush(&chunk);
+        assert_eq!(received(&rx), b"5");
         assert_eq!(c.dropped.load(Ordering::Relaxed), 3);
     }
 
@@ -415,16 +469,23 @@ mod tests {
     fn byte_limits_count_what_a_message_holds() {
         let mut t = Table::new("_INBOX");
         let (_rx, c) = t.add(1, "a", None);
+        let (_chunk, e) = read(&[("a", &[7; 100]), ("a", &[7; 100])]);
+        let held = e[0].held();
+        assert!(
+            held > 100 + ENTRY_OVERHEAD,
+            "payload, subject, line and entry"
+        );
         let limits = Limits {
             msgs: 0,
-            bytes: 1000,
+            bytes: 2 * held - 1,
         };
-        assert_eq!(t.route(1, msg("a", b""), 600, limits), Routed::Delivered);
+        let mut out = Collector::default();
+        assert_eq!(t.route(1, e[0], limits, &mut out), Routed::Delivered);
         assert!(matches!(
-            t.route(1, msg("a", b""), 600, limits),
+            t.route(1, e[1], limits, &mut out),
             Routed::Dropped(_)
         ));
-        assert_eq!(c.queued_bytes.load(Ordering::Relaxed), 600);
+        assert_eq!(c.queued_bytes.load(Ordering::Relaxed), held as u64);
     }
 
     #[test]
@@ -433,18 +494,46 @@ mod tests {
         let (rx, _) = t.add(1, "a", None);
         t.unsubscribe(1, Some(3));
         let limits = Limits { msgs: 1, bytes: 0 };
-        assert_eq!(t.route(1, msg("a", b"1"), 1, limits), Routed::Delivered);
+        let (chunk, e) = read(&[("a", b"1"), ("a", b"2"), ("a", b"3"), ("a", b"4")]);
+        let mut out = Collector::default();
+        assert_eq!(t.route(1, e[0], limits, &mut out), Routed::Delivered);
         assert!(matches!(
-            t.route(1, msg("a", b"2"), 1, limits),
+            t.route(1, e[1], limits, &mut out),
             Routed::Dropped(_)
         ));
         assert!(matches!(
-            t.route(1, msg("a", b"3"), 1, limits),
+            t.route(1, e[2], limits, &mut out),
             Routed::Dropped(_)
         ));
         assert!(t.subs.is_empty(), "the third message ends the subscription");
-        assert_eq!(t.route(1, msg("a", b"4"), 1, limits), Routed::Unwanted);
-        assert_eq!(rx.len(), 1);
+        assert_eq!(t.route(1, e[3], limits, &mut out), Routed::Unwanted);
+        out.flush(&chunk);
+        assert_eq!(received(&rx), b"1");
+        assert!(
+            matches!(
+                rx.try_recv(),
+                Err(crossbeam_channel::TryRecvError::Disconnected)
+            ),
+            "the queue ends after its last batch"
+        );
+    }
+
+    #[test]
+    fn the_last_message_of_an_auto_unsubscribe_is_delivered_before_the_queue_ends() {
+        let mut t = Table::new("_INBOX");
+        let (rx, _) = t.add(1, "a", None);
+        t.unsubscribe(1, Some(2));
+        let (chunk, e) = read(&[("a", b"1"), ("a", b"2")]);
+        let mut out = Collector::default();
+        assert_eq!(t.route(1, e[0], NONE, &mut out), Routed::Delivered);
+        assert_eq!(t.route(1, e[1], NONE, &mut out), Routed::Delivered);
+        assert!(t.subs.is_empty());
+        out.flush(&chunk);
+        assert_eq!(received(&rx), b"12");
+        assert!(matches!(
+            rx.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        ));
     }
 
     #[test]
@@ -457,20 +546,18 @@ mod tests {
         });
         let (sid, wildcard) = first.expect("first request creates the inbox");
         assert_eq!(sid, 11);
+        assert!(t.is_inbox(sid) && !t.is_inbox(0) && !t.is_inbox(12));
         assert!(reply.starts_with(wildcard.trim_end_matches('*')));
         let (reply2, rx2, again) = t.add_waiter("svc2", false, || unreachable!());
         assert!(again.is_none());
-        assert_eq!(t.route(sid, msg(&reply, b"ok"), 2, NONE), Routed::Delivered);
+        assert_eq!(t.reply(msg(&reply, b"ok")), Routed::Delivered);
         assert_eq!(&rx.try_recv().unwrap().unwrap().payload[..], b"ok");
         // A second reply to a single request: nobody waits for it any more.
-        assert_eq!(
-            t.route(sid, msg(&reply, b"late"), 4, NONE),
-            Routed::Unwanted
-        );
+        assert_eq!(t.reply(msg(&reply, b"late")), Routed::Unwanted);
         let mut h = Headers::new();
         h.set_status(503, None);
         let nr = msg(&reply2, b"").with_headers(h);
-        assert_eq!(t.route(sid, nr, 0, NONE), Routed::Delivered);
+        assert_eq!(t.reply(nr), Routed::Delivered);
         assert_eq!(
             rx2.try_recv().unwrap().unwrap_err().kind(),
             ErrorKind::NoResponders
@@ -483,7 +570,8 @@ mod tests {
         let _a = t.add(5, "x", None);
         let _b = t.add(2, "y", Some("q"));
         t.unsubscribe(5, Some(4));
-        t.route(5, msg("x", b""), 0, NONE);
+        let (_chunk, e) = read(&[("x", b"")]);
+        t.route(5, e[0], NONE, &mut Collector::default());
         let (_r, _rx, _) = t.add_waiter("s", false, || 7);
         let replay = t.replay();
         let text = String::from_utf8(replay.bytes.clone()).unwrap();

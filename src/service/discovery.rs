@@ -112,7 +112,13 @@ fn serve(core: &Core, subs: &[(Verb, Subscription)], stop: &Receiver<Instant>) -
         };
         let (verb, sub) = &subs[i];
         match sub.accept(op.recv(sub.receiver())) {
-            Some(msg) => answer(core, *verb, &msg, &ping),
+            Some(msg) => {
+                answer(core, *verb, &msg, &ping);
+                // The rest of what came with it (messages arrive in batches per read).
+                for msg in sub.try_iter() {
+                    answer(core, *verb, &msg, &ping);
+                }
+            }
             None => {
                 sel.remove(index);
                 live -= 1;
