@@ -1,7 +1,7 @@
 //! [`Connection`]: the handle users hold, and how a connection starts and ends.
 
 mod handshake;
-mod hooks;
+pub(crate) mod hooks;
 pub(crate) mod lifecycle;
 pub(crate) mod lock_order;
 pub(crate) mod outbound;

@@ -1,7 +1,8 @@
 //! The reader thread: reads from the transport into one buffer, parses operations in place and
 //! dispatches them. It never blocks on anything but the socket: subscriptions have unbounded
 //! queues guarded by pending limits, flush waiters have one-slot channels, events are
-//! fire-and-forget.
+//! fire-and-forget, and the callbacks of internal dispatch subscriptions never block (they are
+//! called with no connection lock held, panics contained).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error::{self, Severity};
 use crate::connection::shared::{Ctl, Shared};
-use crate::connection::table::{held, Limits, Routed};
+use crate::connection::table::{held, Delivery, Limits, Routed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::headers::Headers;
@@ -134,6 +135,11 @@ fn deliver(
     };
     let held = held(&msg);
     let routed = shared.table.lock().route(sid, msg, held, limits);
+    if let Routed::Dispatch(f, msg) = routed {
+        // The table is released: the callback may take its own layer's locks.
+        f.call(Delivery::Msg(msg));
+        return;
+    }
     if let Routed::Dropped(Some((subject, dropped))) = routed {
         log::warn!(
             "slow consumer on '{subject}' (sid {sid}): pending limits reached, dropping messages"
@@ -152,11 +158,17 @@ fn route_async_error(shared: &Shared, text: &str, err: Error) {
     log::warn!("server error: {text}");
     if let Some(target) = server_error::permission_target(text) {
         let mut table = shared.table.lock();
+        let mut refused = Vec::new();
         match target {
             server_error::Target::Subscription { subject, queue } => {
-                table.refuse_subscription(&subject, queue.as_deref(), &err)
+                table.refuse_subscription(&subject, queue.as_deref(), &err);
+                refused = table.refuse_dispatch(&subject, queue.as_deref());
             }
             server_error::Target::Publish { subject } => table.refuse_publish(&subject, &err),
+        }
+        drop(table);
+        for f in refused {
+            f.call(Delivery::Err(err.clone()));
         }
     }
     shared.emit(Event::ServerError { error: err });

@@ -6,6 +6,7 @@
 //! on plain data: the tests here need no socket and no thread.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -74,6 +75,44 @@ pub(crate) struct SubEntry {
 
 pub(crate) type Subs = HashMap<u64, SubEntry, IntHash>;
 
+/// An internal subscription served on the reader thread by a callback instead of a queue
+/// (see `hooks.rs`): no pending limits, no auto-unsubscribe, not listed among the user's
+/// subscriptions. The callback must be cheap and never block; a panic in it is contained.
+#[derive(Clone)]
+pub(crate) struct Dispatch(Arc<dyn Fn(Delivery) + Send + Sync>);
+
+impl Dispatch {
+    pub(crate) fn new(f: impl Fn(Delivery) + Send + Sync + 'static) -> Dispatch {
+        Dispatch(Arc::new(f))
+    }
+
+    /// Calls the callback, containing a panic. Call it with no lock held: it may take locks
+    /// of the layer that registered it.
+    pub(crate) fn call(&self, d: Delivery) {
+        let _ = crate::callback::contain("dispatch", || {
+            (self.0)(d);
+            Ok(())
+        });
+    }
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dispatch")
+    }
+}
+
+impl PartialEq for Dispatch {
+    fn eq(&self, other: &Dispatch) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+struct DispatchEntry {
+    subject: String,
+    f: Dispatch,
+}
+
 /// A request waiting for replies on the shared inbox.
 pub(crate) struct Waiter {
     /// The subject the request went to, to route a publish permission error to it.
@@ -91,7 +130,7 @@ pub(crate) struct Limits {
 }
 
 /// What became of an incoming message.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub(crate) enum Routed {
     /// Queued to its subscription or handed to its request.
     Delivered,
@@ -100,6 +139,9 @@ pub(crate) enum Routed {
     Dropped(Option<(String, u64)>),
     /// Nobody wants it (it crossed our UNSUB, or its request gave up).
     Unwanted,
+    /// For a dispatch subscription: the caller hands it to the callback once the table is
+    /// released.
+    Dispatch(Dispatch, Message),
 }
 
 pub(crate) struct Table {
@@ -110,6 +152,8 @@ pub(crate) struct Table {
     inbox_sid: u64,
     next_token: u64,
     waiters: HashMap<String, Waiter>,
+    /// Dispatch subscriptions by sid (sids are shared with `subs`).
+    dispatch: HashMap<u64, DispatchEntry, IntHash>,
 }
 
 impl Table {
@@ -120,6 +164,7 @@ impl Table {
             inbox_sid: 0,
             next_token: 0,
             waiters: HashMap::new(),
+            dispatch: HashMap::default(),
         }
     }
 
@@ -177,7 +222,10 @@ impl Table {
             return self.reply(msg);
         }
         let Some(entry) = self.subs.get_mut(&sid) else {
-            return Routed::Unwanted;
+            return match self.dispatch.get(&sid) {
+                Some(d) => Routed::Dispatch(d.f.clone(), msg),
+                None => Routed::Unwanted,
+            };
         };
         entry.received += 1;
         // The server ends an auto-unsubscribed sid after `max` messages, dropped ones included.
@@ -290,13 +338,49 @@ impl Table {
         }
     }
 
+    /// Adds a dispatch subscription: its messages go to `f` (see [`Routed::Dispatch`]).
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn add_dispatch(&mut self, sid: u64, subject: &str, f: Dispatch) {
+        let subject = subject.to_string();
+        self.dispatch.insert(sid, DispatchEntry { subject, f });
+    }
+
+    /// Ends a dispatch subscription; `true` if it was live.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn remove_dispatch(&mut self, sid: u64) -> bool {
+        self.dispatch.remove(&sid).is_some()
+    }
+
+    /// The server refused a subscription: end the dispatch subscriptions on it (dispatch
+    /// subscriptions have no queue group) and return their callbacks, to be told with the
+    /// table released.
+    pub(crate) fn refuse_dispatch(&mut self, subject: &str, queue: Option<&str>) -> Vec<Dispatch> {
+        if queue.is_some() || self.dispatch.is_empty() {
+            return Vec::new();
+        }
+        let hit: Vec<u64> = self
+            .dispatch
+            .iter()
+            .filter(|(_, d)| d.subject == subject)
+            .map(|(sid, _)| *sid)
+            .collect();
+        hit.iter()
+            .filter_map(|sid| self.dispatch.remove(sid))
+            .map(|d| d.f)
+            .collect()
+    }
+
     /// The SUBs that restore every live subscription (and the request inbox) on a new
     /// connection, in sid order; an auto-unsubscribe is followed by its remaining count.
     pub(crate) fn replay(&self) -> Batch {
         let mut out = Batch::default();
-        let mut sids: Vec<&u64> = self.subs.keys().collect();
+        let mut sids: Vec<&u64> = self.subs.keys().chain(self.dispatch.keys()).collect();
         sids.sort();
         for sid in sids {
+            if let Some(d) = self.dispatch.get(sid) {
+                out.push(true, |b| encode::sub(b, &d.subject, None, *sid));
+                continue;
+            }
             let e = &self.subs[sid];
             out.push(true, |b| {
                 encode::sub(b, &e.subject, e.queue.as_deref(), *sid)
@@ -318,6 +402,7 @@ impl Table {
     pub(crate) fn clear(&mut self) {
         self.subs.clear();
         self.waiters.clear();
+        self.dispatch.clear();
     }
 }
 
@@ -506,5 +591,86 @@ mod tests {
             ErrorKind::PermissionViolation
         );
         assert_eq!(t.inbox_sid(), 0);
+    }
+
+    /// A dispatch callback that records what it is given.
+    fn recorder() -> (Dispatch, Arc<parking_lot::Mutex<Vec<String>>>) {
+        let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let g = got.clone();
+        let f = Dispatch::new(move |d| {
+            g.lock().push(match d {
+                Delivery::Msg(m) => m.subject,
+                Delivery::Err(e) => format!("error {:?}", e.kind()),
+            })
+        });
+        (f, got)
+    }
+
+    #[test]
+    fn a_dispatch_subscription_hands_its_messages_back_with_the_callback() {
+        let mut t = Table::new("_INBOX");
+        let (_rx, _) = t.add(1, "a", None);
+        let (f, got) = recorder();
+        t.add_dispatch(2, "acks.*", f.clone());
+        let limits = Limits { msgs: 1, bytes: 1 };
+        // No pending limits apply: every message comes back to be dispatched.
+        for i in 0..3 {
+            let m = msg(&format!("acks.{i}"), b"{}");
+            match t.route(2, m.clone(), 1000, limits) {
+                Routed::Dispatch(d, back) => {
+                    assert_eq!(d, f);
+                    assert_eq!(back, m);
+                    d.call(Delivery::Msg(back));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(*got.lock(), ["acks.0", "acks.1", "acks.2"]);
+        assert_eq!(t.route(1, msg("a", b""), 0, NONE), Routed::Delivered);
+        assert!(t.remove_dispatch(2));
+        assert!(!t.remove_dispatch(2));
+        assert_eq!(t.route(2, msg("acks.3", b""), 0, NONE), Routed::Unwanted);
+    }
+
+    #[test]
+    fn a_panicking_dispatch_callback_is_contained() {
+        let f = Dispatch::new(|_| panic!("boom"));
+        f.call(Delivery::Msg(msg("x", b"")));
+        let (ok, got) = recorder();
+        ok.call(Delivery::Msg(msg("y", b"")));
+        assert_eq!(*got.lock(), ["y"]);
+    }
+
+    #[test]
+    fn replay_includes_dispatch_subscriptions_in_sid_order() {
+        let mut t = Table::new("_INBOX");
+        let _a = t.add(3, "x", None);
+        let (f, _) = recorder();
+        t.add_dispatch(2, "acks.*", f.clone());
+        t.add_dispatch(4, "more.*", f);
+        let text = String::from_utf8(t.replay().bytes.clone()).unwrap();
+        assert_eq!(text, "SUB acks.* 2\r\nSUB x 3\r\nSUB more.* 4\r\n");
+        t.clear();
+        assert!(t.replay().bytes.is_empty());
+        assert_eq!(t.route(2, msg("acks.1", b""), 0, NONE), Routed::Unwanted);
+    }
+
+    #[test]
+    fn a_refused_dispatch_subscription_is_ended_and_returned() {
+        let mut t = Table::new("_INBOX");
+        let (f, got) = recorder();
+        t.add_dispatch(1, "acks.*", f.clone());
+        t.add_dispatch(2, "other.*", f);
+        assert!(t.refuse_dispatch("acks.*", Some("q")).is_empty());
+        assert!(t.refuse_dispatch("nope", None).is_empty());
+        let refused = t.refuse_dispatch("acks.*", None);
+        assert_eq!(refused.len(), 1);
+        refused[0].call(Delivery::Err(Error::bare(ErrorKind::PermissionViolation)));
+        assert_eq!(*got.lock(), ["error PermissionViolation"]);
+        assert_eq!(t.route(1, msg("acks.1", b""), 0, NONE), Routed::Unwanted);
+        assert!(matches!(
+            t.route(2, msg("other.1", b""), 0, NONE),
+            Routed::Dispatch(..)
+        ));
     }
 }
