@@ -23,6 +23,8 @@ each_transport!(
     publish_async_no_stream,
     publish_async_across_reconnect,
     publish_async_from_many_threads,
+    publish_async_acks_taken_in_with_nobody_waiting,
+    publish_async_fails_at_once_when_the_connection_ends,
 );
 
 fn mem(name: &str, subjects: &[&str]) -> StreamConfig {
@@ -364,4 +366,95 @@ fn publish_async_from_many_threads(t: Transport) {
     assert_eq!(all, (1..=4 * per as u64).collect::<HashSet<u64>>());
     assert_eq!(js.pending_acks(), 0);
     assert_eq!(s.info().unwrap().state.messages, 4 * per as u64);
+}
+
+/// Polls `js.pending_acks()` (no wait, no publish, nothing that would read acks) until it is 0,
+/// at most `bound`; returns how long that took.
+#[track_caller]
+fn pending_drains(js: &natsws::jetstream::JetStream, bound: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let n = js.pending_acks();
+        if n == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < bound,
+            "{n} acks still outstanding after {bound:?} with nobody waiting"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn publish_async_acks_taken_in_with_nobody_waiting(t: Transport) {
+    let c = Ctx::jetstream(t);
+    let nc = c.connect();
+    let js = nc
+        .jetstream_with(JetStreamOptions::new().publish_async_max_pending(100))
+        .unwrap();
+    let mut s = js.create_stream(mem("Q", &["q"])).unwrap();
+    let n = 500u64;
+    let mut kept = Vec::new();
+    for i in 0..n {
+        // A window smaller than n: the call waits for slots, freed by the reader thread.
+        let f = js.publish_async("q", format!("{i}")).unwrap();
+        if i % 2 == 0 {
+            kept.push(f); // the others are dropped: their slots free all the same
+        }
+    }
+    // From here on nobody waits or publishes: the last window's acks come in by themselves.
+    pending_drains(&js, WAIT);
+    for (k, f) in kept.iter_mut().enumerate() {
+        let ack = f
+            .try_get()
+            .expect("settled without a wait")
+            .unwrap_or_else(|e| panic!("future {k}: {e}"));
+        // Order is kept without resends: message i has sequence i + 1.
+        assert_eq!((ack.stream.as_str(), ack.sequence), ("Q", 2 * k as u64 + 1));
+    }
+    assert_eq!(s.info().unwrap().state.messages, n);
+}
+
+fn publish_async_fails_at_once_when_the_connection_ends(t: Transport) {
+    let mut c = Ctx::jetstream(t);
+    let nc = c.connect_with(fast_reconnect(c.opts()));
+    let js = nc.jetstream();
+    js.create_stream(mem("K", &["k"])).unwrap();
+    // A subscriber that never answers: a publish to its subject gets neither an ack nor
+    // no-responders, so its ack stays outstanding.
+    let _silent = nc.subscribe("silent").unwrap();
+    nc.flush().unwrap();
+    let mut stored = js.publish_async("k", "stored").unwrap();
+    assert_eq!(stored.wait(WAIT).unwrap().sequence, 1);
+
+    // Closed: every outstanding ack fails with Closed before close() returns.
+    let nc2 = c.connect();
+    let js2 = nc2.jetstream();
+    let mut closed: Vec<_> = (0..10)
+        .map(|_| js2.publish_async("silent", "x").unwrap())
+        .collect();
+    nc2.flush().unwrap();
+    assert_eq!(js2.pending_acks(), 10);
+    nc2.close().unwrap();
+    assert_eq!(js2.pending_acks(), 0);
+    for f in &mut closed {
+        assert_kind(f.try_get().expect("settled by close"), ErrorKind::Closed);
+    }
+
+    // Lost: the server dies with acks outstanding; they fail with Disconnected as soon as
+    // the connection notices, with nobody waiting (not after the 5 s timeout).
+    let mut lost: Vec<_> = (0..20)
+        .map(|_| js.publish_async("silent", "x").unwrap())
+        .collect();
+    nc.flush().unwrap();
+    assert_eq!(js.pending_acks(), 20);
+    c.server.stop();
+    let took = pending_drains(&js, Duration::from_secs(2));
+    eprintln!("{t:?}: outstanding acks failed {took:?} after the kill");
+    for f in &mut lost {
+        assert_kind(f.try_get().expect("settled"), ErrorKind::Disconnected);
+        assert_kind(f.wait(Duration::ZERO), ErrorKind::Disconnected);
+    }
+    // What was acked stays acked.
+    assert_eq!(stored.wait(Duration::ZERO).unwrap().sequence, 1);
 }

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! The other shared locks (the server's INFO, the URL, the socket handle kept for shutdowns,
-//! the close reason, the event queue) are leaves: nothing else is locked while one is held.
+//! the close reason, the event queue, the disconnect hooks) are leaves: nothing else is locked
+//! while one is held. Callbacks of internal hooks (dispatch subscriptions, disconnect hooks)
+//! are called with none of these locks held, so the locks of the layer above them are not
+//! ordered against these.
 //!
 //! For example `subscribe` holds the table while it queues its SUB (Table → Outbound), and the
 //! writer holds the transport while it takes the queue (Out → Outbound). Taking the table

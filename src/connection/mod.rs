@@ -2,7 +2,7 @@
 
 pub(crate) mod batch;
 mod handshake;
-mod hooks;
+pub(crate) mod hooks;
 pub(crate) mod lifecycle;
 pub(crate) mod lock_order;
 pub(crate) mod outbound;

@@ -1,7 +1,8 @@
 //! The reader thread: reads from the transport into one buffer, parses operations in place and
 //! dispatches them. It never blocks on anything but the socket: subscriptions have unbounded
 //! queues guarded by pending limits, flush waiters have one-slot channels, events are
-//! fire-and-forget.
+//! fire-and-forget, and the callbacks of internal dispatch subscriptions never block (they are
+//! called with no connection lock held, panics contained).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use crate::connection::batch::{Collector, Entry};
 use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error::{self, Severity};
 use crate::connection::shared::{Ctl, Shared};
-use crate::connection::table::{Limits, Routed, Table};
+use crate::connection::table::{Dispatch, Limits, Routed, Table};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::headers::Headers;
@@ -70,8 +71,15 @@ fn read_loop(
                         pos += n;
                         match op {
                             ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
-                                let table = table.get_or_insert_with(|| shared.table.lock());
-                                deliver(shared, table, data, op, sub_limits, &mut out, &mut stats);
+                                let t = table.get_or_insert_with(|| shared.table.lock());
+                                let dispatch =
+                                    deliver(shared, t, data, op, sub_limits, &mut out, &mut stats);
+                                if let Some((f, msg)) = dispatch {
+                                    // The table is released: the callback may take its layer's
+                                    // locks.
+                                    table = None;
+                                    f.call(Ok(msg));
+                                }
                             }
                             other => break Next::Handle(Control::from(other)),
                         }
@@ -182,7 +190,8 @@ fn handle(shared: &Arc<Shared>, op: Control) -> Result<bool> {
 }
 
 /// Routes one message (`op`, parsed from `data`, the front of the read buffer): to the request
-/// waiting for it, or into `out` for its subscription.
+/// waiting for it, or into `out` for its subscription; a message for a dispatch subscription
+/// is returned with its callback, to be called once the table is released.
 fn deliver(
     shared: &Arc<Shared>,
     table: &mut Table,
@@ -191,7 +200,7 @@ fn deliver(
     limits: Limits,
     out: &mut Collector,
     stats: &mut Stats,
-) {
+) -> Option<(Dispatch, Message)> {
     let (sid, subject, reply, headers, payload) = match op {
         ServerOp::Msg {
             subject,
@@ -206,28 +215,39 @@ fn deliver(
             headers,
             payload,
         } => (sid, subject, reply, Some(headers), payload),
-        _ => return,
+        _ => return None,
     };
     stats.msgs += 1;
     stats.bytes += payload.len() as u64;
-    if table.is_inbox(sid) {
+    let dispatch = table.dispatch_for(sid);
+    if dispatch.is_some() || table.is_inbox(sid) {
         let headers = match headers.map(Headers::parse).transpose() {
             Ok(h) => h,
-            Err(e) => return bad_headers(shared, subject, e),
+            Err(e) => {
+                bad_headers(shared, subject, e);
+                return None;
+            }
         };
-        table.reply(Message {
+        let msg = Message {
             subject: subject.to_string(),
             reply: reply.map(str::to_string),
             headers,
             payload: Bytes::copy_from_slice(payload),
             conn: reply.map(|_| shared.clone()),
-        });
-        return;
+        };
+        match dispatch {
+            Some(f) => return Some((f, msg)),
+            None => {
+                table.reply(msg);
+                return None;
+            }
+        }
     }
     let Some(entry) = Entry::locate(data, subject, reply, headers, payload) else {
         // Longer subjects than the control-line limit allows: the parser refuses them first.
         let e = Error::new(ErrorKind::Protocol, "a message too long to queue");
-        return bad_headers(shared, subject, e);
+        bad_headers(shared, subject, e);
+        return None;
     };
     if let Routed::Dropped(Some((subject, dropped))) = table.route(sid, entry, limits, out) {
         log::warn!(
@@ -239,6 +259,7 @@ fn deliver(
             dropped,
         });
     }
+    None
 }
 
 /// One unreadable message spoils itself, not the connection: dropped and reported.
@@ -253,11 +274,17 @@ fn route_async_error(shared: &Shared, text: &str, err: Error) {
     log::warn!("server error: {text}");
     if let Some(target) = server_error::permission_target(text) {
         let mut table = shared.table.lock();
+        let mut refused = Vec::new();
         match target {
             server_error::Target::Subscription { subject, queue } => {
-                table.refuse_subscription(&subject, queue.as_deref(), &err)
+                table.refuse_subscription(&subject, queue.as_deref(), &err);
+                refused = table.refuse_dispatch(&subject, queue.as_deref());
             }
             server_error::Target::Publish { subject } => table.refuse_publish(&subject, &err),
+        }
+        drop(table);
+        for f in refused {
+            f.call(Err(err.clone()));
         }
     }
     shared.emit(Event::ServerError { error: err });

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 
+use crate::connection::hooks::DisconnectHooks;
 use crate::connection::lifecycle::{Lifecycle, Refused, State, Transition};
 use crate::connection::lock_order::{Ordered, Rank};
 use crate::connection::outbound::{Batch, Outbound, Queued};
@@ -86,6 +87,8 @@ pub(crate) struct Shared {
     /// Incremented every time a transport comes up: layers above (JetStream consumers) compare
     /// it to notice a reconnect without taking the user's events.
     pub(crate) generation: AtomicU64,
+    /// Told when a transport ends and when the connection closes (see `hooks.rs`).
+    pub(crate) disconnect_hooks: DisconnectHooks,
     pub(crate) events: EventSink,
     pub(crate) close_reason: Mutex<Option<Error>>,
     /// Set by whoever ends the connection first (the supervisor, or `close()` on its behalf).
@@ -109,6 +112,7 @@ impl Shared {
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             generation: AtomicU64::new(0),
+            disconnect_hooks: DisconnectHooks::default(),
             events: EventSink::new(),
             close_reason: Mutex::new(None),
             finished: AtomicBool::new(false),
@@ -309,16 +313,7 @@ impl Shared {
         if let Some(q) = queue {
             subject::validate_queue(q)?;
         }
-        match self.state() {
-            State::Draining => {
-                return Err(Error::new(
-                    ErrorKind::Draining,
-                    "the connection is draining: no new subscriptions",
-                ))
-            }
-            State::Closed => return Err(self.gone_error()),
-            _ => {}
-        }
+        self.may_subscribe()?;
         let sid = self.next_sid();
         let mut table = self.table.lock();
         let (rx, counters) = table.add(sid, subject, queue);
@@ -327,6 +322,18 @@ impl Shared {
             return Err(e);
         }
         Ok((sid, rx, counters))
+    }
+
+    /// New subscriptions are refused while draining and once closed.
+    pub(crate) fn may_subscribe(&self) -> Result<()> {
+        match self.state() {
+            State::Draining => Err(Error::new(
+                ErrorKind::Draining,
+                "the connection is draining: no new subscriptions",
+            )),
+            State::Closed => Err(self.gone_error()),
+            _ => Ok(()),
+        }
     }
 
     /// Sends UNSUB. With `max`, the subscription ends after `max` messages in total; without,
@@ -541,11 +548,12 @@ impl Shared {
                 Error::new(ErrorKind::Closed, "the connection was lost").with_source(e.clone())
             }
         };
-        let lost = self.outbound.fail(closed);
+        let lost = self.outbound.fail(closed.clone());
         if lost > 0 {
             log::warn!("closing with {lost} bytes of publishes that could not be sent");
         }
         self.table.lock().clear();
+        self.disconnect_hooks.fire(&closed);
         *self.close_reason.lock() = reason.clone();
         *self.url.write() = None;
         // The event first: whoever `close()` or `closed()` wakes must find it queued.

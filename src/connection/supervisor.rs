@@ -174,8 +174,10 @@ impl Supervisor {
                     let e = lost.err;
                     log::warn!("disconnected from {}: {e:#}", cur.url);
                     // Down first, then the event: whoever reacts to it finds publishes
-                    // buffered (bounded), flushes failing and the state Reconnecting.
+                    // buffered (bounded), flushes failing and the state Reconnecting, and
+                    // whoever waits for replies sent on this transport told (no more come).
                     go_down(&self.shared, cur);
+                    self.shared.transport_ended(&e);
                     let will_reconnect = self.shared.opts.allow_reconnect;
                     if will_reconnect {
                         self.shared.transition(Transition::Lost);
@@ -468,6 +470,11 @@ fn abandon(shared: &Shared, socket: &TcpStream) {
     *shared.out.lock() = None;
     *shared.socket.lock() = None;
     *shared.url.write() = None;
+    // The writer may have sent something before the reader failed to start.
+    shared.transport_ended(&Error::new(
+        ErrorKind::Io,
+        "a connection thread could not be started",
+    ));
 }
 
 /// A new transport is up: replay the subscription table (and the request inbox) ahead of the

@@ -6,6 +6,7 @@
 //! on plain data: the tests here need no socket and no thread.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -63,6 +64,44 @@ pub(crate) struct SubEntry {
 
 pub(crate) type Subs = HashMap<u64, SubEntry, IntHash>;
 
+/// An internal subscription served on the reader thread by a callback instead of a queue
+/// (see `hooks.rs`): no pending limits, no auto-unsubscribe, not listed among the user's
+/// subscriptions. The callback must be cheap and never block; a panic in it is contained.
+#[derive(Clone)]
+pub(crate) struct Dispatch(Arc<dyn Fn(Result<Message>) + Send + Sync>);
+
+impl Dispatch {
+    pub(crate) fn new(f: impl Fn(Result<Message>) + Send + Sync + 'static) -> Dispatch {
+        Dispatch(Arc::new(f))
+    }
+
+    /// Calls the callback, containing a panic. Call it with no lock held: it may take locks
+    /// of the layer that registered it.
+    pub(crate) fn call(&self, d: Result<Message>) {
+        let _ = crate::callback::contain("dispatch", || {
+            (self.0)(d);
+            Ok(())
+        });
+    }
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dispatch")
+    }
+}
+
+impl PartialEq for Dispatch {
+    fn eq(&self, other: &Dispatch) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+struct DispatchEntry {
+    subject: String,
+    f: Dispatch,
+}
+
 /// A request waiting for replies on the shared inbox.
 pub(crate) struct Waiter {
     /// The subject the request went to, to route a publish permission error to it.
@@ -99,6 +138,8 @@ pub(crate) struct Table {
     inbox_sid: u64,
     next_token: u64,
     waiters: HashMap<String, Waiter>,
+    /// Dispatch subscriptions by sid (sids are shared with `subs`).
+    dispatch: HashMap<u64, DispatchEntry, IntHash>,
 }
 
 impl Table {
@@ -109,6 +150,7 @@ impl Table {
             inbox_sid: 0,
             next_token: 0,
             waiters: HashMap::new(),
+            dispatch: HashMap::default(),
         }
     }
 
@@ -163,6 +205,15 @@ impl Table {
     /// `true` for the sid of the request inbox: its messages go to [`reply`](Table::reply).
     pub(crate) fn is_inbox(&self, sid: u64) -> bool {
         sid == self.inbox_sid && sid != 0
+    }
+
+    /// The callback of dispatch subscription `sid`, if it is one: its messages go to the
+    /// callback, called with the table released.
+    pub(crate) fn dispatch_for(&self, sid: u64) -> Option<Dispatch> {
+        if self.dispatch.is_empty() {
+            return None;
+        }
+        self.dispatch.get(&sid).map(|d| d.f.clone())
     }
 
     /// Routes a message the server sent for subscription `sid`: adds it to what `out` sends
@@ -290,13 +341,49 @@ impl Table {
         }
     }
 
+    /// Adds a dispatch subscription: its messages go to `f` (see [`Routed::Dispatch`]).
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn add_dispatch(&mut self, sid: u64, subject: &str, f: Dispatch) {
+        let subject = subject.to_string();
+        self.dispatch.insert(sid, DispatchEntry { subject, f });
+    }
+
+    /// Ends a dispatch subscription; `true` if it was live.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn remove_dispatch(&mut self, sid: u64) -> bool {
+        self.dispatch.remove(&sid).is_some()
+    }
+
+    /// The server refused a subscription: end the dispatch subscriptions on it (dispatch
+    /// subscriptions have no queue group) and return their callbacks, to be told with the
+    /// table released.
+    pub(crate) fn refuse_dispatch(&mut self, subject: &str, queue: Option<&str>) -> Vec<Dispatch> {
+        if queue.is_some() || self.dispatch.is_empty() {
+            return Vec::new();
+        }
+        let hit: Vec<u64> = self
+            .dispatch
+            .iter()
+            .filter(|(_, d)| d.subject == subject)
+            .map(|(sid, _)| *sid)
+            .collect();
+        hit.iter()
+            .filter_map(|sid| self.dispatch.remove(sid))
+            .map(|d| d.f)
+            .collect()
+    }
+
     /// The SUBs that restore every live subscription (and the request inbox) on a new
     /// connection, in sid order; an auto-unsubscribe is followed by its remaining count.
     pub(crate) fn replay(&self) -> outbound::Batch {
         let mut out = outbound::Batch::default();
-        let mut sids: Vec<&u64> = self.subs.keys().collect();
+        let mut sids: Vec<&u64> = self.subs.keys().chain(self.dispatch.keys()).collect();
         sids.sort();
         for sid in sids {
+            if let Some(d) = self.dispatch.get(sid) {
+                out.push(true, |b| encode::sub(b, &d.subject, None, *sid));
+                continue;
+            }
             let e = &self.subs[sid];
             out.push(true, |b| {
                 encode::sub(b, &e.subject, e.queue.as_deref(), *sid)
@@ -318,6 +405,7 @@ impl Table {
     pub(crate) fn clear(&mut self) {
         self.subs.clear();
         self.waiters.clear();
+        self.dispatch.clear();
     }
 }
 
@@ -594,5 +682,76 @@ mod tests {
             ErrorKind::PermissionViolation
         );
         assert_eq!(t.inbox_sid(), 0);
+    }
+
+    /// A dispatch callback that records what it is given.
+    fn recorder() -> (Dispatch, Arc<parking_lot::Mutex<Vec<String>>>) {
+        let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let g = got.clone();
+        let f = Dispatch::new(move |d| {
+            g.lock().push(match d {
+                Ok(m) => m.subject,
+                Err(e) => format!("error {:?}", e.kind()),
+            })
+        });
+        (f, got)
+    }
+
+    #[test]
+    fn a_dispatch_subscription_is_found_by_its_sid() {
+        let mut t = Table::new("_INBOX");
+        let (_rx, _) = t.add(1, "a", None);
+        assert!(t.dispatch_for(2).is_none());
+        let (f, got) = recorder();
+        t.add_dispatch(2, "acks.*", f.clone());
+        assert_eq!(t.dispatch_for(2), Some(f));
+        assert!(
+            t.dispatch_for(1).is_none(),
+            "a queue subscription is not one"
+        );
+        t.dispatch_for(2).unwrap().call(Ok(msg("acks.0", b"{}")));
+        assert_eq!(*got.lock(), ["acks.0"]);
+        assert!(t.remove_dispatch(2));
+        assert!(!t.remove_dispatch(2));
+        assert!(t.dispatch_for(2).is_none());
+    }
+
+    #[test]
+    fn a_panicking_dispatch_callback_is_contained() {
+        let f = Dispatch::new(|_| panic!("boom"));
+        f.call(Ok(msg("x", b"")));
+        let (ok, got) = recorder();
+        ok.call(Ok(msg("y", b"")));
+        assert_eq!(*got.lock(), ["y"]);
+    }
+
+    #[test]
+    fn replay_includes_dispatch_subscriptions_in_sid_order() {
+        let mut t = Table::new("_INBOX");
+        let _a = t.add(3, "x", None);
+        let (f, _) = recorder();
+        t.add_dispatch(2, "acks.*", f.clone());
+        t.add_dispatch(4, "more.*", f);
+        let text = String::from_utf8(t.replay().bytes.clone()).unwrap();
+        assert_eq!(text, "SUB acks.* 2\r\nSUB x 3\r\nSUB more.* 4\r\n");
+        t.clear();
+        assert!(t.replay().bytes.is_empty());
+        assert!(t.dispatch_for(2).is_none());
+    }
+
+    #[test]
+    fn a_refused_dispatch_subscription_is_ended_and_returned() {
+        let mut t = Table::new("_INBOX");
+        let (f, got) = recorder();
+        t.add_dispatch(1, "acks.*", f.clone());
+        t.add_dispatch(2, "other.*", f);
+        assert!(t.refuse_dispatch("acks.*", Some("q")).is_empty());
+        assert!(t.refuse_dispatch("nope", None).is_empty());
+        let refused = t.refuse_dispatch("acks.*", None);
+        assert_eq!(refused.len(), 1);
+        refused[0].call(Err(Error::bare(ErrorKind::PermissionViolation)));
+        assert_eq!(*got.lock(), ["error PermissionViolation"]);
+        assert!(t.dispatch_for(1).is_none());
+        assert!(t.dispatch_for(2).is_some());
     }
 }

@@ -49,8 +49,9 @@
 //! [`JetStream::publish`] waits for each ack (one round trip per message);
 //! [`JetStream::publish_async`] keeps up to 4000 acks outstanding
 //! ([`JetStreamOptions::publish_async_max_pending`]) and returns a [`PubAckFuture`] to wait
-//! on or drop; [`JetStream::wait_for_acks`] waits for all. When the connection is lost,
-//! outstanding acks fail with [`ErrorKind::Disconnected`] within 100 ms.
+//! on or drop; [`JetStream::wait_for_acks`] waits for all. Acks are taken in by the
+//! connection's reader thread, so the window frees itself with nobody waiting. When the
+//! connection is lost, outstanding acks fail at once with [`ErrorKind::Disconnected`].
 //!
 //! # Errors
 //!

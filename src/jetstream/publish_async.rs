@@ -1,5 +1,16 @@
-//! Pipelined publishing: a bounded window of outstanding acks, a [`PubAckFuture`] per
-//! publish, collected by whichever call waits (no thread of its own).
+//! Pipelined publishing: a bounded window of outstanding acks and a [`PubAckFuture`] per
+//! publish. No thread of its own: acks are taken in on the connection's reader thread (an
+//! internal dispatch subscription), which frees their slots and wakes whoever waits, so the
+//! window empties with nobody waiting; when a transport ends, the connection's supervisor
+//! fails the acks still outstanding at once (a disconnect hook).
+//!
+//! No-responders answers (503) are retried as ADR-22 says: 250 ms later, three attempts in
+//! all. The reader thread never sends (a publish may wait for room in the write buffer): it
+//! marks the publish due for a resend, and the resend is made on a caller's thread by the
+//! next call that waits ([`PubAckFuture::wait`], [`JetStream::wait_for_acks`], a
+//! `publish_async` waiting for a slot, each waking when a resend falls due) or publishes
+//! (`publish_async` first resends what is due). A program that neither waits nor publishes
+//! leaves such a publish outstanding (counted by [`JetStream::pending_acks`]) until it does.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -11,29 +22,25 @@ use parking_lot::{Condvar, Mutex};
 
 use super::publish::{no_stream, parse_ack, PubAck, PublishOptions, RETRY_ATTEMPTS, RETRY_WAIT};
 use super::JetStream;
+use crate::connection::hooks::{DisconnectHook, DispatchSub};
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers::Headers;
 use crate::int_hash::IntHash;
 use crate::message::Message;
-use crate::subscription::Subscription;
 use crate::time::deadline_after;
-
-/// While acks are outstanding, how often the connection is checked for a reconnect (replies
-/// to publishes sent before it never come): the bound on how late they are failed.
-const RECONNECT_CHECK: Duration = Duration::from_millis(100);
 
 impl JetStream {
     /// Publishes without waiting for the ack: the returned [`PubAckFuture`] gets it later.
     ///
     /// At most [`max_pending`](super::JetStreamOptions::publish_async_max_pending) acks
-    /// (4000 by default) are outstanding: past that this call waits for acks, up to the
-    /// context's timeout ([`ErrorKind::Timeout`]). Acks are collected by whichever call
-    /// waits for them ([`PubAckFuture::wait`], [`wait_for_acks`](JetStream::wait_for_acks),
-    /// or this one when the window is full); a dropped future still holds its slot until its
-    /// ack arrives. When the connection is lost, every outstanding ack fails with
-    /// [`ErrorKind::Disconnected`] (the message may or may not be stored: publish with a
-    /// [`msg_id`](PublishOptions::msg_id) to retry safely). Resends after a no-responders
-    /// answer can reorder messages.
+    /// (4000 by default) are outstanding: past that this call waits for a slot, up to the
+    /// context's timeout ([`ErrorKind::Timeout`]). Acks are taken in by the connection's
+    /// reader thread as they arrive, whether anyone waits or not; a dropped future frees its
+    /// slot when its ack arrives. When the connection is lost, every outstanding ack fails at
+    /// once with [`ErrorKind::Disconnected`] (the message may or may not be stored: publish
+    /// with a [`msg_id`](PublishOptions::msg_id) to retry safely), and when it is closed,
+    /// with [`ErrorKind::Closed`]. A publish answered by no-responders is resent by a later
+    /// call on this context (see the module notes); resends can reorder messages.
     pub fn publish_async(&self, subject: &str, payload: impl AsRef<[u8]>) -> Result<PubAckFuture> {
         self.publish_async_inner(subject, None, payload.as_ref(), &PublishOptions::default())
     }
@@ -71,6 +78,7 @@ impl JetStream {
         }
         let headers = options.build_headers(base);
         let p = self.async_publisher()?;
+        p.resend_due();
         let deadline = deadline_after(options.timeout.unwrap_or(self.timeout));
         let payload = Bytes::copy_from_slice(payload);
         let id = p.reserve(
@@ -84,8 +92,8 @@ impl JetStream {
             },
         )?;
         if let Err(e) = p.send(id, subject, headers.as_ref(), &payload) {
-            p.state.lock().pending.remove(&id);
-            p.cv.notify_all();
+            p.window.state.lock().pending.remove(&id);
+            p.window.cv.notify_all();
             return Err(e);
         }
         Ok(PubAckFuture {
@@ -101,14 +109,14 @@ impl JetStream {
         let Some(p) = self.publisher.lock().clone() else {
             return Ok(());
         };
-        if p.drive(deadline_after(timeout), |st| st.pending.is_empty()) {
+        if p.wait(deadline_after(timeout), |st| st.pending.is_empty()) {
             Ok(())
         } else {
             Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
                     "{} acks still outstanding after {timeout:?}",
-                    p.state.lock().pending.len()
+                    p.window.state.lock().pending.len()
                 ),
             ))
         }
@@ -121,45 +129,56 @@ impl JetStream {
         self.publisher
             .lock()
             .as_ref()
-            .map_or(0, |p| p.state.lock().pending.len())
+            .map_or(0, |p| p.window.state.lock().pending.len())
     }
 
+    /// The context's publisher, made on first use (and made again if the server refused
+    /// the reply subscription of the last one).
     fn async_publisher(&self) -> Result<Arc<AsyncPublisher>> {
         let mut slot = self.publisher.lock();
         if let Some(p) = slot.as_ref() {
-            return Ok(p.clone());
+            if p.window.state.lock().broken.is_none() {
+                return Ok(p.clone());
+            }
         }
-        let prefix = format!("{}.", self.nc.new_inbox());
-        let sub = self.nc.subscribe(&format!("{prefix}*"))?;
+        let window = Arc::new(Window::new(
+            format!("{}.", self.nc.new_inbox()),
+            self.max_pending,
+        ));
+        // The callbacks hold the window only, never the connection (see `hooks.rs`).
+        let w = window.clone();
+        let acks = self
+            .nc
+            .subscribe_dispatch(&format!("{}*", window.prefix), move |d| w.on_delivery(d))?;
+        let w = window.clone();
+        let hook = self.nc.on_disconnect(move |why| w.lost(why));
         let p = Arc::new(AsyncPublisher {
+            _acks: acks,
+            _hook: hook,
+            window,
             nc: self.nc.clone(),
-            sub,
-            prefix,
-            max_pending: self.max_pending,
-            state: Mutex::new(AsyncState {
-                next_id: 0,
-                pending: HashMap::default(),
-                done: HashMap::default(),
-                retries: VecDeque::new(),
-                draining: false,
-                gen: self.nc.transport_generation(),
-                gen_checked: Instant::now(),
-            }),
-            cv: Condvar::new(),
         });
         *slot = Some(p.clone());
         Ok(p)
     }
 }
 
-/// The pipelined publisher of a context (shared by its clones): one wildcard reply
-/// subscription, the outstanding publishes, and the acks not yet picked up.
+/// The pipelined publisher of a context (shared by its clones).
 pub(crate) struct AsyncPublisher {
+    // The guards come first, so they end while the connection is still held.
+    _acks: DispatchSub,
+    _hook: DisconnectHook,
+    window: Arc<Window>,
     nc: crate::Connection,
-    sub: Subscription,
+}
+
+/// What the callers, the reader thread (acks) and the supervisor (disconnects) share.
+struct Window {
+    /// `<inbox>.`: a publish's reply subject is the prefix and its id.
     prefix: String,
     max_pending: usize,
     state: Mutex<AsyncState>,
+    /// Signalled whenever an ack is resolved or a resend is scheduled.
     cv: Condvar,
 }
 
@@ -167,15 +186,12 @@ struct AsyncState {
     next_id: u64,
     /// Sent, ack not yet in.
     pending: HashMap<u64, Pending, IntHash>,
-    /// Acks in (or failures) for futures that have not taken them yet.
-    done: HashMap<u64, Result<PubAck>, IntHash>,
+    /// Outcomes for futures that have not taken them yet.
+    done: HashMap<u64, Outcome, IntHash>,
     /// Publishes to resend after a no-responders answer, in due order.
     retries: VecDeque<(Instant, u64)>,
-    /// A thread is reading the reply subscription (the others wait on the condvar).
-    draining: bool,
-    /// The transport the outstanding publishes went out on, and when that was last checked.
-    gen: Option<u64>,
-    gen_checked: Instant,
+    /// The server refused the reply subscription: no ack can come.
+    broken: Option<Error>,
 }
 
 struct Pending {
@@ -187,161 +203,112 @@ struct Pending {
     live: bool,
 }
 
-impl AsyncPublisher {
-    /// Takes a slot in the window (waiting for acks while it is full).
-    fn reserve(&self, deadline: Instant, entry: Pending) -> Result<u64> {
-        let mut entry = Some(entry);
-        loop {
-            {
-                let mut st = self.state.lock();
-                if st.pending.len() < self.max_pending {
-                    st.next_id += 1;
-                    let id = st.next_id;
-                    st.pending.insert(id, entry.take().expect("inserted once"));
-                    return Ok(id);
-                }
-            }
-            let max = self.max_pending;
-            if !self.drive(deadline, |st| st.pending.len() < max) {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("{max} acks outstanding: no slot freed in time"),
-                ));
-            }
+/// How a publish ended. The reply is parsed by whoever takes it, not on the reader thread.
+enum Outcome {
+    Reply(Message),
+    Failed(Error),
+}
+
+impl Outcome {
+    fn into_result(self) -> Result<PubAck> {
+        match self {
+            Outcome::Reply(m) => parse_ack(&m),
+            Outcome::Failed(e) => Err(e),
+        }
+    }
+}
+
+impl Window {
+    fn new(prefix: String, max_pending: usize) -> Window {
+        Window {
+            prefix,
+            max_pending,
+            state: Mutex::new(AsyncState {
+                next_id: 0,
+                pending: HashMap::default(),
+                done: HashMap::default(),
+                retries: VecDeque::new(),
+                broken: None,
+            }),
+            cv: Condvar::new(),
         }
     }
 
-    fn send(
-        &self,
-        id: u64,
-        subject: &str,
-        headers: Option<&Headers>,
-        payload: &Bytes,
-    ) -> Result<()> {
-        let reply = format!("{}{id}", self.prefix);
-        match headers {
-            None => self.nc.publish_with_reply(subject, &reply, payload),
-            Some(h) => self.nc.publish_message(
-                &Message::new(subject, payload.clone())
-                    .with_reply(reply)
-                    .with_headers(h.clone()),
-            ),
-        }
-    }
-
-    /// Reads acks until `done` holds or `deadline` passes; `true` if `done` holds. One
-    /// thread at a time reads the subscription; the others wait for it to hand them results.
-    fn drive(&self, deadline: Instant, mut done: impl FnMut(&AsyncState) -> bool) -> bool {
+    /// A message (or the refusal) of the reply subscription, on the reader thread: only
+    /// in-memory work under the window's lock.
+    fn on_delivery(&self, d: Result<Message>) {
         let mut st = self.state.lock();
-        loop {
-            if done(&st) {
-                return true;
+        let changed = match d {
+            Ok(m) => self.route(&mut st, m, Instant::now()),
+            Err(e) => {
+                fail_all(&mut st, &e);
+                st.broken = Some(e);
+                true
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            if st.draining {
-                self.cv.wait_until(&mut st, deadline);
-                continue;
-            }
-            st.draining = true;
-            let due = take_due(&mut st, now);
-            let next_retry = st.retries.front().map(|(t, _)| *t);
-            drop(st);
-            for (id, subject, headers, payload) in due {
-                if let Err(e) = self.send(id, &subject, headers.as_ref(), &payload) {
-                    self.resolve(&mut self.state.lock(), id, Err(e));
-                }
-            }
-            let mut until = deadline.min(now + RECONNECT_CHECK);
-            if let Some(t) = next_retry {
-                until = until.min(t);
-            }
-            let got = self
-                .sub
-                .next_timeout(until.saturating_duration_since(Instant::now()));
-            st = self.state.lock();
-            st.draining = false;
-            match got {
-                Ok(m) => {
-                    self.route(&mut st, m);
-                    while let Some(m) = self.sub.try_next() {
-                        self.route(&mut st, m);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::Timeout => {}
-                Err(e) => self.fail_all(&mut st, e),
-            }
-            // Every RECONNECT_CHECK while acks are outstanding (acks may keep flowing for
-            // publishes sent after a quick reconnect while older ones never get theirs).
-            let now = Instant::now();
-            if !st.pending.is_empty() && now >= st.gen_checked + RECONNECT_CHECK {
-                st.gen_checked = now;
-                drop(st);
-                let gen = self.nc.transport_generation();
-                st = self.state.lock();
-                self.check_generation(&mut st, gen);
-            }
+        };
+        drop(st);
+        if changed {
             self.cv.notify_all();
         }
     }
 
-    /// Fails what was sent on a transport that is gone: its acks will never come.
-    fn check_generation(&self, st: &mut AsyncState, gen: Option<u64>) {
-        if st.gen == gen {
+    /// A transport ended or the connection closed (supervisor thread): nothing outstanding
+    /// will get its ack.
+    fn lost(&self, why: &Error) {
+        let e = Error::new(why.kind(), "the connection was lost before the ack came")
+            .with_source(why.clone());
+        let mut st = self.state.lock();
+        if st.pending.is_empty() {
             return;
         }
-        if st.gen.is_some() {
-            self.fail_all(
-                st,
-                Error::new(
-                    ErrorKind::Disconnected,
-                    "the connection was lost before the ack came",
-                ),
-            );
-        }
-        st.gen = gen;
+        fail_all(&mut st, &e);
+        drop(st);
+        self.cv.notify_all();
     }
 
-    fn fail_all(&self, st: &mut AsyncState, e: Error) {
-        let ids: Vec<u64> = st.pending.keys().copied().collect();
-        for id in ids {
-            self.resolve(st, id, Err(e.clone()));
-        }
-        st.retries.clear();
-    }
-
-    fn resolve(&self, st: &mut AsyncState, id: u64, r: Result<PubAck>) {
-        if let Some(p) = st.pending.remove(&id) {
-            if p.live {
-                st.done.insert(id, r);
-            }
-        }
-    }
-
-    fn route(&self, st: &mut AsyncState, m: Message) {
+    /// Takes in a reply; `true` if it changed anything.
+    fn route(&self, st: &mut AsyncState, m: Message, now: Instant) -> bool {
         let Some(id) = m
             .subject
             .strip_prefix(self.prefix.as_str())
             .and_then(|t| t.parse::<u64>().ok())
         else {
-            return;
+            return false;
         };
         if m.is_no_responders() {
-            if let Some(p) = st.pending.get_mut(&id) {
-                if p.attempts < RETRY_ATTEMPTS {
-                    p.attempts += 1;
-                    st.retries.push_back((Instant::now() + RETRY_WAIT, id));
-                    return;
-                }
-                let subject = p.subject.clone();
-                self.resolve(st, id, Err(no_stream(&subject)));
+            let Some(p) = st.pending.get_mut(&id) else {
+                return false;
+            };
+            if p.attempts < RETRY_ATTEMPTS {
+                p.attempts += 1;
+                st.retries.push_back((now + RETRY_WAIT, id));
+                return true;
             }
-            return;
+            let e = no_stream(&p.subject);
+            return resolve(st, id, Outcome::Failed(e));
         }
-        self.resolve(st, id, parse_ack(&m));
+        resolve(st, id, Outcome::Reply(m))
     }
+}
+
+/// Ends publish `id` with `outcome` (kept only if its future is alive); `true` if it was
+/// outstanding.
+fn resolve(st: &mut AsyncState, id: u64, outcome: Outcome) -> bool {
+    let Some(p) = st.pending.remove(&id) else {
+        return false;
+    };
+    if p.live {
+        st.done.insert(id, outcome);
+    }
+    true
+}
+
+fn fail_all(st: &mut AsyncState, e: &Error) {
+    let ids: Vec<u64> = st.pending.keys().copied().collect();
+    for id in ids {
+        resolve(st, id, Outcome::Failed(e.clone()));
+    }
+    st.retries.clear();
 }
 
 type Resend = (u64, String, Option<Headers>, Bytes);
@@ -359,6 +326,103 @@ fn take_due(st: &mut AsyncState, now: Instant) -> Vec<Resend> {
         }
     }
     due
+}
+
+impl AsyncPublisher {
+    /// Takes a slot in the window (waiting for one while it is full).
+    fn reserve(&self, deadline: Instant, entry: Pending) -> Result<u64> {
+        let max = self.window.max_pending;
+        let mut entry = Some(entry);
+        loop {
+            {
+                let mut st = self.window.state.lock();
+                if let Some(e) = &st.broken {
+                    return Err(e.clone());
+                }
+                if st.pending.len() < max {
+                    st.next_id += 1;
+                    let id = st.next_id;
+                    st.pending.insert(id, entry.take().expect("inserted once"));
+                    return Ok(id);
+                }
+            }
+            if !self.wait(deadline, |st| st.pending.len() < max || st.broken.is_some()) {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("{max} acks outstanding: no slot freed in time"),
+                ));
+            }
+        }
+    }
+
+    fn send(
+        &self,
+        id: u64,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: &Bytes,
+    ) -> Result<()> {
+        let reply = format!("{}{id}", self.window.prefix);
+        match headers {
+            None => self.nc.publish_with_reply(subject, &reply, payload),
+            Some(h) => self.nc.publish_message(
+                &Message::new(subject, payload.clone())
+                    .with_reply(reply)
+                    .with_headers(h.clone()),
+            ),
+        }
+    }
+
+    /// Resends what is due (without waiting for anything else); the clock is read only when
+    /// a resend is scheduled.
+    fn resend_due(&self) {
+        let due = {
+            let mut st = self.window.state.lock();
+            if st.retries.is_empty() {
+                return;
+            }
+            take_due(&mut st, Instant::now())
+        };
+        self.resend(due);
+    }
+
+    /// Sends `due` again (the window unlocked); a publish that cannot be sent fails.
+    fn resend(&self, due: Vec<Resend>) {
+        for (id, subject, headers, payload) in due {
+            if let Err(e) = self.send(id, &subject, headers.as_ref(), &payload) {
+                resolve(&mut self.window.state.lock(), id, Outcome::Failed(e));
+                self.window.cv.notify_all();
+            }
+        }
+    }
+
+    /// Waits until `done` holds or `deadline` passes, resending publishes as they fall due;
+    /// `true` if `done` holds.
+    fn wait(&self, deadline: Instant, mut done: impl FnMut(&AsyncState) -> bool) -> bool {
+        let w = &self.window;
+        let mut st = w.state.lock();
+        loop {
+            if done(&st) {
+                return true;
+            }
+            let now = Instant::now();
+            let due = take_due(&mut st, now);
+            if !due.is_empty() {
+                drop(st);
+                self.resend(due);
+                st = w.state.lock();
+                continue;
+            }
+            if now >= deadline {
+                return false;
+            }
+            let until = st
+                .retries
+                .front()
+                .map_or(deadline, |&(t, _)| t.min(deadline));
+            w.cv.wait_until(&mut st, until);
+        }
+    }
 }
 
 /// The ack of one [`JetStream::publish_async`], to wait for or to drop.
@@ -389,8 +453,9 @@ impl PubAckFuture {
         }
         let id = self.id;
         let p = &self.publisher;
-        if p.drive(deadline_after(timeout), |st| st.done.contains_key(&id)) {
-            let r = p.state.lock().done.remove(&id).expect("the condition held");
+        if p.wait(deadline_after(timeout), |st| st.done.contains_key(&id)) {
+            let outcome = p.window.state.lock().done.remove(&id);
+            let r = outcome.expect("the condition held").into_result();
             self.result = Some(r.clone());
             return r;
         }
@@ -400,18 +465,11 @@ impl PubAckFuture {
         ))
     }
 
-    /// The ack if it is already in (collecting acks that arrived, without waiting).
+    /// The ack if it is already in (never waits, never sends).
     pub fn try_get(&mut self) -> Option<Result<PubAck>> {
         if self.result.is_none() {
-            let p = &self.publisher;
-            let mut st = p.state.lock();
-            if !st.draining {
-                while let Some(m) = p.sub.try_next() {
-                    p.route(&mut st, m);
-                }
-            }
-            let r = st.done.remove(&self.id)?;
-            self.result = Some(r);
+            let outcome = self.publisher.window.state.lock().done.remove(&self.id)?;
+            self.result = Some(outcome.into_result());
         }
         self.result.clone()
     }
@@ -422,11 +480,162 @@ impl Drop for PubAckFuture {
         if self.result.is_some() {
             return;
         }
-        let mut st = self.publisher.state.lock();
+        let mut st = self.publisher.window.state.lock();
         if st.done.remove(&self.id).is_none() {
             if let Some(p) = st.pending.get_mut(&self.id) {
                 p.live = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(max: usize) -> Window {
+        Window::new("_INBOX.abc.".to_string(), max)
+    }
+
+    /// Registers publish `id` as sent, as `reserve` does.
+    fn sent(w: &Window, id: u64, live: bool) {
+        w.state.lock().pending.insert(
+            id,
+            Pending {
+                subject: "orders".to_string(),
+                headers: None,
+                payload: Bytes::from_static(b"x"),
+                attempts: 0,
+                live,
+            },
+        );
+    }
+
+    fn ack(w: &Window, id: u64, seq: u64) -> Result<Message> {
+        let body = format!(r#"{{"stream":"S","seq":{seq}}}"#);
+        Ok(Message::new(format!("{}{id}", w.prefix), body))
+    }
+
+    fn no_responders(w: &Window, id: u64) -> Message {
+        let mut h = Headers::new();
+        h.set_status(503, None);
+        Message::new(format!("{}{id}", w.prefix), Bytes::new()).with_headers(h)
+    }
+
+    fn outcome(w: &Window, id: u64) -> Option<Result<PubAck>> {
+        w.state.lock().done.remove(&id).map(Outcome::into_result)
+    }
+
+    #[test]
+    fn an_ack_frees_its_slot_and_is_kept_for_a_live_future_only() {
+        let w = window(10);
+        sent(&w, 1, true);
+        sent(&w, 2, false);
+        w.on_delivery(ack(&w, 1, 7));
+        w.on_delivery(ack(&w, 2, 8));
+        assert!(w.state.lock().pending.is_empty());
+        assert_eq!(
+            w.state.lock().done.len(),
+            1,
+            "the dropped future's ack is not kept"
+        );
+        assert_eq!(outcome(&w, 1).unwrap().unwrap().sequence, 7);
+        // A second answer, an unknown id, a foreign subject: nothing changes.
+        w.on_delivery(ack(&w, 1, 9));
+        w.on_delivery(ack(&w, 99, 9));
+        w.on_delivery(Ok(Message::new("_INBOX.other.1", "{}")));
+        w.on_delivery(Ok(Message::new(format!("{}x", w.prefix), "{}")));
+        assert!(w.state.lock().done.is_empty());
+    }
+
+    #[test]
+    fn no_responders_schedules_resends_then_fails_as_no_stream() {
+        let w = window(10);
+        sent(&w, 1, true);
+        let t0 = Instant::now();
+        for attempt in 1..=RETRY_ATTEMPTS {
+            let mut st = w.state.lock();
+            assert!(w.route(&mut st, no_responders(&w, 1), t0));
+            assert_eq!(st.pending[&1].attempts, attempt);
+            assert!(take_due(&mut st, t0).is_empty(), "not due yet");
+            let due = take_due(&mut st, t0 + RETRY_WAIT);
+            assert_eq!(due.len(), 1);
+            assert_eq!((due[0].0, due[0].1.as_str()), (1, "orders"));
+        }
+        w.on_delivery(Ok(no_responders(&w, 1)));
+        let e = outcome(&w, 1).unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoResponders);
+        assert!(w.state.lock().pending.is_empty());
+    }
+
+    #[test]
+    fn a_resend_of_a_publish_answered_meanwhile_is_skipped() {
+        let w = window(10);
+        sent(&w, 1, true);
+        let t0 = Instant::now();
+        w.route(&mut w.state.lock(), no_responders(&w, 1), t0);
+        w.on_delivery(ack(&w, 1, 3));
+        assert!(take_due(&mut w.state.lock(), t0 + RETRY_WAIT).is_empty());
+    }
+
+    #[test]
+    fn a_lost_connection_fails_everything_outstanding_with_its_kind() {
+        let w = window(10);
+        sent(&w, 1, true);
+        sent(&w, 2, true);
+        sent(&w, 3, false);
+        w.route(&mut w.state.lock(), no_responders(&w, 2), Instant::now());
+        w.on_delivery(ack(&w, 1, 1));
+        w.lost(&Error::new(ErrorKind::Disconnected, "gone"));
+        let st = w.state.lock();
+        assert!(st.pending.is_empty() && st.retries.is_empty());
+        drop(st);
+        assert_eq!(
+            outcome(&w, 1).unwrap().unwrap().sequence,
+            1,
+            "already acked"
+        );
+        assert_eq!(
+            outcome(&w, 2).unwrap().unwrap_err().kind(),
+            ErrorKind::Disconnected
+        );
+        assert!(outcome(&w, 3).is_none());
+        sent(&w, 4, true);
+        w.lost(&Error::bare(ErrorKind::Closed));
+        assert_eq!(
+            outcome(&w, 4).unwrap().unwrap_err().kind(),
+            ErrorKind::Closed
+        );
+    }
+
+    #[test]
+    fn a_refused_reply_subscription_fails_everything_and_breaks_the_window() {
+        let w = window(10);
+        sent(&w, 1, true);
+        w.on_delivery(Err(Error::bare(ErrorKind::PermissionViolation)));
+        assert_eq!(
+            outcome(&w, 1).unwrap().unwrap_err().kind(),
+            ErrorKind::PermissionViolation
+        );
+        assert!(w.state.lock().broken.is_some());
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_an_ack_from_another_thread() {
+        let w = Arc::new(window(10));
+        sent(&w, 1, true);
+        let reader = w.clone();
+        let t = std::thread::spawn(move || reader.on_delivery(ack(&reader, 1, 5)));
+        let deadline = deadline_after(Duration::from_secs(10));
+        let mut st = w.state.lock();
+        while !st.done.contains_key(&1) {
+            assert!(
+                !w.cv.wait_until(&mut st, deadline).timed_out(),
+                "no wake-up"
+            );
+        }
+        drop(st);
+        t.join().unwrap();
+        assert_eq!(outcome(&w, 1).unwrap().unwrap().sequence, 5);
     }
 }
