@@ -49,7 +49,9 @@
 //! Every connection uses the default options except the pubsub subscriber's pending limits.
 //! `--ws-compression on` (not part of the peers contract; default off) offers WebSocket
 //! compression on every connection, to compare with and without it against a server with
-//! `websocket { compression: true }`.
+//! `websocket { compression: true }`. `--idle-subs N` (not part of the contract either; default
+//! 0) gives the pubsub subscriber's connection N more subscriptions, on subjects nobody
+//! publishes to, before timing: how throughput scales with the subscriptions a connection has.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -73,7 +75,7 @@ const SUBJECT_REQ: &str = "peers.req";
 const SUBJECT_SVC: &str = "peers.svc";
 const DEFAULT_TIMEOUT_S: u64 = 120;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|svc|jspub|jspubasync|jsconsume|jsordered|kvput|kvget|objput|objget --count N --size BYTES [--ws-compression on|off]";
+const USAGE: &str = "usage: bench --url URL --workload pub|pubsub|reqrep|svc|jspub|jspubasync|jsconsume|jsordered|kvput|kvget|objput|objget --count N --size BYTES [--ws-compression on|off] [--idle-subs N]";
 const STREAM: &str = "PEERS";
 const SUBJECT_JS: &str = "peers.js.pub";
 /// The window of outstanding acks of `jspubasync` (BENCH.md: 5,000 for everyone).
@@ -122,6 +124,7 @@ struct Args {
     deadline: Instant,
     timeout_s: f64,
     ws_compression: bool,
+    idle_subs: usize,
 }
 
 impl Args {
@@ -290,6 +293,10 @@ fn run_pubsub(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
     // the contract allows no loss.
     let sub_nc = connect(args, Options::new().pending_limits(0, 0))?;
     let sub = sub_nc.subscribe(SUBJECT_PUBSUB).map_err(ctx("subscribe"))?;
+    let idle = (0..args.idle_subs)
+        .map(|i| sub_nc.subscribe(&format!("peers.idle.{i}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ctx("subscribe the idle subscriptions"))?;
     // The round trip confirms the server has registered the subscription.
     sub_nc.flush().map_err(ctx("flush the subscription"))?;
     let pub_nc = connect(args, Options::new())?;
@@ -333,6 +340,7 @@ fn run_pubsub(args: &Args, received: &Arc<AtomicUsize>) -> Res<Outcome> {
         .recv_timeout(args.left())
         .map_err(|_| "the subscriber thread did not finish".to_string())?;
     let _ = reader.join();
+    drop(idle);
     log_stats("publisher", &pub_nc);
     log_stats("subscriber", &sub_nc);
     if n != count || wrong_size != 0 || dropped != 0 {
@@ -816,6 +824,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
     let mut url = None;
     let mut workload = None;
     let mut ws_compression = false;
+    let mut idle_subs = 0;
     let mut argv = std::env::args_os().skip(1);
     while let Some(key) = argv.next() {
         let key = key.to_string_lossy().into_owned();
@@ -884,6 +893,17 @@ fn parse_args() -> Result<Args, (String, Header)> {
                     }
                 }
             }
+            "--idle-subs" => {
+                idle_subs = match value.parse() {
+                    Ok(n) => n,
+                    Err(_) => {
+                        return Err((
+                            format!("--idle-subs must be a whole number, not '{value}'"),
+                            header,
+                        ))
+                    }
+                }
+            }
             _ => return Err((format!("unknown argument '{key}'"), header)),
         }
     }
@@ -915,6 +935,7 @@ fn parse_args() -> Result<Args, (String, Header)> {
         deadline: Instant::now() + Duration::from_secs_f64(timeout_s),
         timeout_s,
         ws_compression,
+        idle_subs,
     })
 }
 
