@@ -84,6 +84,7 @@ impl Subscription {
     }
 
     /// The next message of the batches already taken from the queue, if any.
+    #[inline]
     fn next_taken(&self) -> Option<Message> {
         let mut cursor = self.taken.lock();
         loop {
@@ -244,7 +245,14 @@ impl Subscription {
         std::iter::from_fn(move || self.try_next())
     }
 
+    #[inline]
     fn blocking_next(&self) -> Option<Message> {
+        // The common case first, built in place: a message already taken from the queue.
+        if self.first_deadline.is_none() && self.expired.get().is_none() {
+            if let Some(m) = self.next_taken() {
+                return Some(m);
+            }
+        }
         match self.next_or_end() {
             Ok(m) => Some(m),
             Err(e) => {

@@ -373,7 +373,15 @@ fn consumer_lifecycle(t: Transport) {
     store(&nc, "c.a", "1");
     store(&nc, "c.b", "2");
     store(&nc, "c.a", "3");
-    assert_eq!(con.info().unwrap().num_pending, 2);
+    // The server counts a stored message into its consumers' pending asynchronously, a moment
+    // after the publish ack: ask until it has (bounded).
+    let deadline = Instant::now() + WAIT;
+    let mut pending = con.info().unwrap().num_pending;
+    while pending != 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        pending = con.info().unwrap().num_pending;
+    }
+    assert_eq!(pending, 2);
 
     let eph = s
         .create_consumer(

@@ -107,6 +107,7 @@ impl Entry {
     /// Makes the message: the payload shares `chunk`; the subject and reply are copied.
     /// `conn` answers `respond`, kept only when there is a reply subject. A header block that
     /// does not parse is an error (the reader checked it, so only a bug gets there).
+    #[inline]
     pub(crate) fn message(&self, chunk: &Bytes, conn: Option<&Arc<Shared>>) -> Result<Message> {
         let text = |at: u32, len: u16| -> Result<String> {
             let bytes = &chunk[at as usize..at as usize + len as usize];

@@ -29,22 +29,25 @@ pub(crate) enum Delivery {
 
 /// Counters a subscription shares with the reader thread. What is pending is what was queued
 /// minus what was taken; the reader writes only plain stores here (it is the one writer of the
-/// queued side), the subscription only adds to the taken side.
+/// queued side), the subscription only adds to the taken side. The two sides lie on different
+/// cache lines, so that neither thread's writes slow the other down.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct SubCounters {
     /// Bytes queued so far (what the messages hold, see [`Entry::held`]).
     pub(crate) queued_bytes: AtomicU64,
     /// Messages queued so far.
     pub(crate) queued_msgs: AtomicU64,
-    /// Messages and bytes handed out by the subscription.
-    pub(crate) taken_msgs: AtomicU64,
-    pub(crate) taken_bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    /// Drops already reported to the reader of the subscription as `SlowConsumer`.
-    pub(crate) dropped_reported: AtomicU64,
     /// When the first message arrived (set once by the reader thread).
     pub(crate) first_at: std::sync::OnceLock<std::time::Instant>,
     pub(crate) slow: AtomicBool,
+    _apart: [u64; 16],
+    /// Messages and bytes handed out by the subscription.
+    pub(crate) taken_msgs: AtomicU64,
+    pub(crate) taken_bytes: AtomicU64,
+    /// Drops already reported to the reader of the subscription as `SlowConsumer`.
+    pub(crate) dropped_reported: AtomicU64,
 }
 
 pub(crate) struct SubEntry {
@@ -57,6 +60,9 @@ pub(crate) struct SubEntry {
     /// Messages and bytes queued to the subscription so far.
     pub(crate) delivered: u64,
     pub(crate) queued_bytes: u64,
+    /// The subscription's taken counts as last read: what is pending is at most what was
+    /// queued minus these, so the counters are read again only near the pending limits.
+    taken_seen: (u64, u64),
     /// Messages the server sent for this sid, dropped ones included: what its count for an
     /// auto-unsubscribe is made of.
     pub(crate) received: u64,
@@ -178,6 +184,7 @@ impl Table {
                 max: None,
                 delivered: 0,
                 queued_bytes: 0,
+                taken_seen: (0, 0),
                 received: 0,
             },
         );
@@ -422,15 +429,19 @@ fn queue(
         let _ = c.first_at.set(std::time::Instant::now());
     }
     let held = entry.held();
-    let pending_msgs = sub
-        .delivered
-        .saturating_sub(c.taken_msgs.load(Ordering::Relaxed)) as usize;
-    let pending_bytes = sub
-        .queued_bytes
-        .saturating_sub(c.taken_bytes.load(Ordering::Relaxed)) as usize;
-    if (limits.msgs > 0 && pending_msgs >= limits.msgs)
-        || (limits.bytes > 0 && pending_bytes + held > limits.bytes)
-    {
+    let over = |sub: &SubEntry| {
+        let pending_msgs = sub.delivered.saturating_sub(sub.taken_seen.0) as usize;
+        let pending_bytes = sub.queued_bytes.saturating_sub(sub.taken_seen.1) as usize;
+        (limits.msgs > 0 && pending_msgs >= limits.msgs)
+            || (limits.bytes > 0 && pending_bytes + held > limits.bytes)
+    };
+    if over(sub) {
+        sub.taken_seen = (
+            c.taken_msgs.load(Ordering::Relaxed),
+            c.taken_bytes.load(Ordering::Relaxed),
+        );
+    }
+    if over(sub) {
         let dropped = c.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if !c.slow.swap(true, Ordering::Relaxed) {
             return Routed::Dropped(Some((sub.subject.clone(), dropped)));

@@ -192,6 +192,10 @@ struct AsyncState {
     retries: VecDeque<(Instant, u64)>,
     /// The server refused the reply subscription: no ack can come.
     broken: Option<Error>,
+    /// Futures waiting for their own ack: while there are any, every ack wakes the waiters.
+    futures_waiting: usize,
+    /// Publishers waiting for a slot in the full window.
+    slots_waiting: usize,
 }
 
 struct Pending {
@@ -229,6 +233,8 @@ impl Window {
                 done: HashMap::default(),
                 retries: VecDeque::new(),
                 broken: None,
+                futures_waiting: 0,
+                slots_waiting: 0,
             }),
             cv: Condvar::new(),
         }
@@ -246,8 +252,17 @@ impl Window {
                 true
             }
         };
+        // A publisher waiting for a slot is woken once the window is down to its low water
+        // mark, and `wait_for_acks` once nothing is outstanding, not for every ack (a wake-up
+        // per ack would cost the reader thread a system call per message); a future waiting
+        // for its own ack, on every change.
+        let wake = changed
+            && (st.futures_waiting > 0
+                || st.pending.is_empty()
+                || (st.slots_waiting > 0 && st.pending.len() <= low_water(self.max_pending))
+                || !st.retries.is_empty());
         drop(st);
-        if changed {
+        if wake {
             self.cv.notify_all();
         }
     }
@@ -289,6 +304,12 @@ impl Window {
         }
         resolve(st, id, Outcome::Reply(m))
     }
+}
+
+/// Outstanding acks at which a publisher waiting for a slot is woken: an eighth of the window
+/// below full.
+fn low_water(max_pending: usize) -> usize {
+    max_pending - max_pending / 8
 }
 
 /// Ends publish `id` with `outcome` (kept only if its future is alive); `true` if it was
@@ -346,7 +367,13 @@ impl AsyncPublisher {
                     return Ok(id);
                 }
             }
-            if !self.wait(deadline, |st| st.pending.len() < max || st.broken.is_some()) {
+            let low = low_water(max);
+            let ready = |st: &AsyncState| st.pending.len() <= low || st.broken.is_some();
+            self.window.state.lock().slots_waiting += 1;
+            let freed = self.wait(deadline, ready);
+            let mut st = self.window.state.lock();
+            st.slots_waiting -= 1;
+            if !freed && st.pending.len() >= max {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!("{max} acks outstanding: no slot freed in time"),
@@ -453,7 +480,10 @@ impl PubAckFuture {
         }
         let id = self.id;
         let p = &self.publisher;
-        if p.wait(deadline_after(timeout), |st| st.done.contains_key(&id)) {
+        p.window.state.lock().futures_waiting += 1;
+        let got = p.wait(deadline_after(timeout), |st| st.done.contains_key(&id));
+        p.window.state.lock().futures_waiting -= 1;
+        if got {
             let outcome = p.window.state.lock().done.remove(&id);
             let r = outcome.expect("the condition held").into_result();
             self.result = Some(r.clone());

@@ -216,7 +216,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, Error> {
     };
     // The line end may sit one or two bytes past the limit (CR LF).
     let window = &buf[..buf.len().min(max_line.saturating_add(2))];
-    let nl = match window.iter().position(|&b| b == b'\n') {
+    let nl = match memchr::memchr(b'\n', window) {
         Some(i) => i,
         None => {
             // A line of exactly max_line bytes may still be waiting for the LF after its CR.
