@@ -211,7 +211,8 @@ impl Collector {
                 if i == next {
                     self.pending.push(Pending {
                         tx: tx.clone(),
-                        entries: Vec::new(),
+                        // Room for a typical read's worth without regrowing from one.
+                        entries: Vec::with_capacity(16),
                         bytes: 0,
                     });
                 }

@@ -94,3 +94,60 @@ pub(crate) fn trace_in(op: &[u8]) {
         String::from_utf8_lossy(&op[..line_end]).trim_end()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out `data` at most `step` bytes per read.
+    struct Trickle {
+        data: Vec<u8>,
+        pos: usize,
+        step: usize,
+    }
+
+    impl ReadHalf for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn chunks_taken_keep_their_bytes_while_the_buffer_moves_on_and_grows() {
+        let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+        let mut src = Trickle {
+            data: data.clone(),
+            pos: 0,
+            step: 10_000,
+        };
+        let mut rb = ReadBuf::new(b"prefix".to_vec());
+        assert_eq!(rb.data(), b"prefix");
+        rb.consume(6);
+        let mut chunks = Vec::new();
+        let mut seen = 0;
+        while seen < data.len() {
+            // Ask for more than one buffer's worth now and then: it must grow to fit.
+            let need = if chunks.len() % 7 == 3 {
+                rb.data().len() + 100_000
+            } else {
+                0
+            };
+            while rb.data().len() < need.min(data.len() - seen) {
+                assert!(rb.fill(&mut src, need).unwrap() > 0);
+            }
+            if rb.data().is_empty() {
+                assert!(rb.fill(&mut src, 0).unwrap() > 0);
+            }
+            // Take an odd part, leave the rest for the next round.
+            let n = (rb.data().len() * 2 / 3).max(1);
+            seen += n;
+            chunks.push(rb.take(n));
+        }
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(joined, data[..joined.len()]);
+        assert_eq!(joined.len() + rb.data().len(), data.len());
+    }
+}

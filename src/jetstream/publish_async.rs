@@ -480,12 +480,19 @@ impl PubAckFuture {
         }
         let id = self.id;
         let p = &self.publisher;
-        p.window.state.lock().futures_waiting += 1;
-        let got = p.wait(deadline_after(timeout), |st| st.done.contains_key(&id));
-        p.window.state.lock().futures_waiting -= 1;
-        if got {
-            let outcome = p.window.state.lock().done.remove(&id);
-            let r = outcome.expect("the condition held").into_result();
+        let mut st = p.window.state.lock();
+        let mut outcome = st.done.remove(&id);
+        if outcome.is_none() {
+            st.futures_waiting += 1;
+            drop(st);
+            let got = p.wait(deadline_after(timeout), |st| st.done.contains_key(&id));
+            st = p.window.state.lock();
+            st.futures_waiting -= 1;
+            outcome = if got { st.done.remove(&id) } else { None };
+        }
+        drop(st);
+        if let Some(o) = outcome {
+            let r = o.into_result();
             self.result = Some(r.clone());
             return r;
         }
