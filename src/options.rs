@@ -86,6 +86,9 @@ pub struct Options {
 }
 
 /// A client certificate chain and its private key, for mutual TLS.
+// Without the `tls` feature the setters still take one (as a TLS build does for plain URLs,
+// it is then never used), so the key is never read.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 #[derive(Clone)]
 pub(crate) enum ClientCert {
     Files {
@@ -356,6 +359,10 @@ impl Options {
     /// Trust the CA certificates in this PEM file, in addition to the built-in web roots (or
     /// instead of them, see [`tls_builtin_roots`](Options::tls_builtin_roots)).
     /// The file is read when connecting.
+    ///
+    /// This and the other certificate options take effect on TLS connections only: with plain
+    /// `nats://` and `ws://` URLs, and in a build without the `tls` feature (which refuses TLS
+    /// URLs), they are not used.
     pub fn add_root_certificate(mut self, pem_path: impl Into<PathBuf>) -> Options {
         self.root_cert_paths.push(pem_path.into());
         self
@@ -418,6 +425,9 @@ impl Options {
     }
 
     /// Require TLS even for `nats://` and `ws://` URLs.
+    ///
+    /// Without the `tls` feature, `connect` fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn require_tls(mut self, on: bool) -> Options {
         self.require_tls = on;
         self
@@ -425,6 +435,9 @@ impl Options {
 
     /// Start TLS before the server sends INFO (the server must have `handshake_first`).
     /// Implies TLS.
+    ///
+    /// Without the `tls` feature, `connect` fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is set.
     pub fn tls_first(mut self) -> Options {
         self.tls_first = true;
         self

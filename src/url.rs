@@ -258,6 +258,13 @@ pub(crate) fn parse_servers(list: Vec<String>) -> Result<Vec<ServerUrl>> {
     if out.is_empty() {
         return Err(Error::new(ErrorKind::InvalidOption, "no server URL given"));
     }
+    #[cfg(not(feature = "tls"))]
+    if let Some(u) = out.iter().find(|u| u.scheme.is_tls()) {
+        return Err(Error::new(
+            ErrorKind::InvalidOption,
+            format!("{u} needs TLS, but {}", crate::transport::TLS_MISSING),
+        ));
+    }
     Ok(out)
 }
 

@@ -378,6 +378,7 @@ fn websocket_token_cookie() {
 /// User and password from cookies, for the WebSocket listener only (the client port keeps its
 /// own, different, auth).
 #[test]
+#[cfg(feature = "tls")]
 fn websocket_user_and_pass_cookies() {
     let server = NatsServer::builder()
         .websocket_tls(true)

@@ -217,6 +217,7 @@ macro_rules! ws_and_wss {
                     super::$case(Transport::Ws)
                 }
                 #[test]
+                #[cfg(feature = "tls")]
                 fn wss() {
                     super::$case(Transport::Wss)
                 }

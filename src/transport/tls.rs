@@ -145,9 +145,22 @@ impl TlsSetup {
     }
 }
 
+/// TLS on `sock`: the handshake within the deadline, then the reading and writing halves.
+pub(crate) fn client(
+    sock: TcpStream,
+    url: &ServerUrl,
+    setup: &TlsSetup,
+    deadline: Instant,
+    kick: Kick,
+) -> Result<(Box<dyn ReadHalf>, Box<dyn WriteHalf>)> {
+    let session = handshake(&sock, url, setup, deadline)?;
+    let (r, w) = split(sock, session, kick)?;
+    Ok((Box::new(r), Box::new(w)))
+}
+
 /// Runs the TLS handshake on `sock` within the deadline. The server name checked against the
 /// certificate is the URL's host (never anything the server says about itself).
-pub(crate) fn handshake(
+fn handshake(
     sock: &TcpStream,
     url: &ServerUrl,
     setup: &TlsSetup,
@@ -203,11 +216,7 @@ pub(crate) struct TlsWrite {
     out: Vec<u8>,
 }
 
-pub(crate) fn split(
-    sock: TcpStream,
-    mut conn: ClientConnection,
-    kick: Kick,
-) -> Result<(TlsRead, TlsWrite)> {
+fn split(sock: TcpStream, mut conn: ClientConnection, kick: Kick) -> Result<(TlsRead, TlsWrite)> {
     // The writer drains the session right after each slice, so its buffer need not be capped.
     conn.set_buffer_limit(None);
     let w = sock
