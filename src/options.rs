@@ -444,7 +444,11 @@ impl Options {
     }
 
     /// An extra HTTP header for the WebSocket upgrade request (e.g. `Authorization`,
-    /// `Cookie`, `Origin`).
+    /// `Cookie`, `Origin`). The name must be an HTTP token other than the headers natsws writes
+    /// itself (`Host`, `Connection`, `Upgrade`, `Sec-WebSocket-Version`, `Sec-WebSocket-Key`),
+    /// the value free of control characters but tab; `connect` says
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise (as it does for
+    /// such a header from [`websocket_headers_callback`](Options::websocket_headers_callback)).
     pub fn websocket_header(
         mut self,
         name: impl Into<String>,
@@ -681,26 +685,13 @@ impl Options {
             );
         }
         for (name, value) in &self.ws_headers {
-            let token = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-            if !token {
-                return bad(
-                    "websocket_header",
-                    &format!("'{name}' is not a header name"),
-                );
-            }
-            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return bad(
-                    "websocket_header",
-                    &format!("the value of '{name}' has a line break"),
-                );
+            if let Err(why) = crate::transport::check_extra_header(name, value) {
+                return bad("websocket_header", &why);
             }
         }
         if let Some(origin) = &self.ws_origin {
-            if origin.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return bad("websocket_origin", "has a line break");
+            if crate::transport::check_extra_header("Origin", origin).is_err() {
+                return bad("websocket_origin", "has a control character");
             }
         }
         if let Some(proxy) = &self.proxy {
@@ -828,6 +819,14 @@ mod tests {
             ),
             (
                 Options::new().websocket_header("X-Ok", "a\r\nb"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_header("X-Ok", "a\u{7f}b"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_header("sec-websocket-key", "x"),
                 "websocket_header",
             ),
             (

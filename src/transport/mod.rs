@@ -30,6 +30,7 @@ pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
 #[cfg(not(feature = "tls"))]
 pub(crate) use tls::MISSING as TLS_MISSING;
+pub(crate) use ws::check_extra_header;
 
 /// Checks the environment's proxy variables when the options take the proxy from there.
 pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {

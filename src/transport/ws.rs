@@ -1,8 +1,8 @@
 //! WebSocket (RFC 6455) over a TCP or TLS byte stream.
 //!
-//! tungstenite writes the upgrade request, derives the accept key, and encodes and decodes frame
-//! headers; this file runs them over our own halves. The 101 response head is parsed byte-exactly
-//! so the INFO frame nats-server sends right behind it is kept. NATS bytes travel in masked binary
+//! The upgrade request is ours (a few lines of HTTP/1.1); tungstenite encodes and decodes frame
+//! headers, and this file runs them over our own halves. The 101 response head is parsed
+//! byte-exactly (httparse) so the INFO frame nats-server sends right behind it is kept. NATS bytes travel in masked binary
 //! frames; one NATS operation may span frames and one frame may hold many operations, so the
 //! reader simply concatenates payloads. A server Ping is answered by queueing a Pong for the
 //! writer; a Close frame ends the stream with its code and reason kept in the error.
@@ -14,15 +14,13 @@
 use std::io::{self, Cursor};
 use std::sync::Arc;
 
+use data_encoding::BASE64;
 use parking_lot::Mutex;
-use tungstenite::handshake::client::{generate_key, generate_request};
-use tungstenite::handshake::derive_accept_key;
-use tungstenite::http;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use super::deflate::{self, Deflater, Inflater};
-use super::{Kick, ReadHalf, Setup, WriteHalf};
+use super::{Kick, ReadHalf, Setup, WriteHalf, WsSetup};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ServerUrl;
 
@@ -102,33 +100,7 @@ pub(crate) fn upgrade(
     setup: &Setup<'_>,
     kick: Kick,
 ) -> Result<(WsRead, WsWrite)> {
-    let host = url.host_port();
-    let uri = format!(
-        "{}://{}{}",
-        if url.scheme.is_tls() { "wss" } else { "ws" },
-        host,
-        url.path
-    );
-    let mut req = http::Request::builder()
-        .method("GET")
-        .uri(&uri)
-        .header("Host", &host)
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", generate_key());
-    if setup.ws.compression {
-        req = req.header("Sec-WebSocket-Extensions", deflate::OFFER);
-    }
-    for (k, v) in &setup.ws.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let req = req.body(()).map_err(|e| {
-        Error::new(ErrorKind::InvalidOption, "bad WebSocket upgrade request").with_source(e)
-    })?;
-    let (bytes, key) = generate_request(req).map_err(|e| {
-        Error::new(ErrorKind::WebSocket, "building the upgrade request").with_source(e)
-    })?;
+    let (bytes, key) = upgrade_request(url, setup.ws)?;
     writer
         .write_all(&bytes)
         .map_err(|e| Error::io(format!("sending the WebSocket upgrade to {url}"), e))?;
@@ -221,6 +193,86 @@ pub(crate) fn upgrade(
     ))
 }
 
+/// Headers of the upgrade request that natsws writes itself; an extra header may not repeat them.
+const OWN_HEADERS: [&str; 5] = [
+    "Host",
+    "Connection",
+    "Upgrade",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Key",
+];
+
+/// The HTTP/1.1 upgrade request (RFC 6455 section 4.1) and its `Sec-WebSocket-Key`. Extra
+/// headers are checked here, the last moment they can be (the callback's are fresh): a name must
+/// be an HTTP token, a value may hold no control character but tab.
+fn upgrade_request(url: &ServerUrl, ws: &WsSetup) -> Result<(Vec<u8>, String)> {
+    let key = BASE64.encode(&rand::random::<[u8; 16]>());
+    let mut req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n",
+        url.path,
+        url.host_port(),
+    );
+    if ws.compression {
+        req.push_str("Sec-WebSocket-Extensions: ");
+        req.push_str(deflate::OFFER);
+        req.push_str("\r\n");
+    }
+    for (name, value) in &ws.headers {
+        check_extra_header(name, value).map_err(|why| {
+            Error::new(
+                ErrorKind::InvalidOption,
+                format!("bad WebSocket upgrade header: {why}"),
+            )
+        })?;
+        req.push_str(name);
+        req.push_str(": ");
+        req.push_str(value);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    Ok((req.into_bytes(), key))
+}
+
+/// Why an extra header of the upgrade request cannot be sent, if it cannot: the name must be an
+/// HTTP token and not one natsws writes itself, the value must hold no control character but tab
+/// (what the `http` crate accepts).
+pub(crate) fn check_extra_header(name: &str, value: &str) -> std::result::Result<(), String> {
+    if !is_header_name(name) {
+        return Err(format!("'{name}' is not a header name"));
+    }
+    if OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return Err(format!("natsws sets '{name}' itself"));
+    }
+    if !is_header_value(value) {
+        return Err(format!("the value of '{name}' has a control character"));
+    }
+    Ok(())
+}
+
+/// An HTTP token (RFC 9110 section 5.6.2): visible ASCII but the separators.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// A header value without control characters (tab allowed).
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+}
+
+/// `Sec-WebSocket-Accept` for `key`: base64 of SHA-1(key + the RFC 6455 GUID).
+fn accept_key(key: &str) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    BASE64.encode(&sha1.digest().bytes())
+}
+
 fn check_response(resp: &httparse::Response<'_, '_>, key: &str, url: &ServerUrl) -> Result<()> {
     let code = resp.code.unwrap_or(0);
     if code != 101 {
@@ -253,7 +305,7 @@ fn check_response(resp: &httparse::Response<'_, '_>, key: &str, url: &ServerUrl)
             "the 101 response lacks 'Upgrade: websocket' or 'Connection: upgrade'",
         ));
     }
-    let want = derive_accept_key(key.as_bytes());
+    let want = accept_key(key);
     if header("Sec-WebSocket-Accept").as_deref() != Some(want.as_str()) {
         return Err(Error::new(
             ErrorKind::WebSocket,
@@ -688,6 +740,64 @@ mod tests {
                 assert_eq!(fast, slow, "off {off} len {len}");
             }
         }
+    }
+
+    #[test]
+    fn accept_key_is_rfc_6455s() {
+        // The example of RFC 6455 section 1.3.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn upgrade_request_is_http_1_1_with_a_fresh_key_and_checked_headers() {
+        let url = ServerUrl::parse("wss://[::1]:8443/nats?x=1").unwrap();
+        let ws = WsSetup {
+            headers: vec![("Cookie".into(), "a=b; c=d".into())],
+            compression: true,
+        };
+        let (bytes, key) = upgrade_request(&url, &ws).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "GET /nats?x=1 HTTP/1.1\r\nHost: [::1]:8443\r\nConnection: Upgrade\r\n\
+                 Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\
+                 Sec-WebSocket-Extensions: {}\r\nCookie: a=b; c=d\r\n\r\n",
+                deflate::OFFER
+            )
+        );
+        // 16 random bytes in base64, new for every request.
+        assert_eq!(BASE64.decode(key.as_bytes()).unwrap().len(), 16);
+        assert_ne!(upgrade_request(&url, &ws).unwrap().1, key);
+        // What httparse reads back is what was meant.
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(text.as_bytes()).unwrap().is_complete());
+        assert_eq!((req.method, req.path), (Some("GET"), Some("/nats?x=1")));
+
+        for (name, value) in [
+            ("Bad Name", "v"),
+            ("", "v"),
+            ("X-Ok", "a\r\nInjected: yes"),
+            ("X-Ok", "nul\0"),
+            ("sec-websocket-key", "mine"),
+            ("HOST", "elsewhere"),
+        ] {
+            let ws = WsSetup {
+                headers: vec![(name.into(), value.into())],
+                compression: false,
+            };
+            let e = upgrade_request(&url, &ws).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidOption, "{name:?}: {e}");
+        }
+        let tab = WsSetup {
+            headers: vec![("X-Tab".into(), "a\tb \u{e9}".into())],
+            compression: false,
+        };
+        upgrade_request(&url, &tab).unwrap();
     }
 
     /// Serves scripted chunks, then end of stream.
