@@ -702,8 +702,13 @@ impl Options {
         Ok(())
     }
 
-    /// Fails early on credentials that cannot work (a malformed seed or creds text).
+    /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
+    /// in a build without the `nkeys` feature).
     fn check_auth(&self) -> Result<()> {
+        #[cfg(not(feature = "nkeys"))]
+        if let Some(option) = self.auth.seed_option() {
+            return Err(auth::nkeys_missing(&format!("the option {option}")));
+        }
         match &self.auth {
             Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => auth::check_seed(seed),
             Auth::Creds(text) => auth::parse_creds(text)
