@@ -581,6 +581,9 @@ impl Options {
     /// decompression bomb, and an [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error. It pays on slow links and
     /// with compressible payloads (JSON, text); on loopback or with already compressed
     /// payloads it costs CPU for nothing. TCP (`nats://`, `tls://`) is unaffected.
+    ///
+    /// Cargo feature `ws_compression` (on by default): without it, `connect` fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn ws_compression(mut self, on: bool) -> Options {
         self.ws_compression = on;
         self
@@ -693,6 +696,13 @@ impl Options {
             if crate::transport::check_extra_header("Origin", origin).is_err() {
                 return bad("websocket_origin", "has a control character");
             }
+        }
+        #[cfg(not(feature = "ws_compression"))]
+        if self.ws_compression {
+            return bad(
+                "ws_compression",
+                "this build of natsws has no WebSocket compression (cargo feature `ws_compression`)",
+            );
         }
         if let Some(proxy) = &self.proxy {
             // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
@@ -853,6 +863,16 @@ mod tests {
             .reconnect_buffer_size(0)
             .validate()
             .unwrap();
+    }
+
+    #[test]
+    #[cfg(not(feature = "ws_compression"))]
+    fn ws_compression_needs_its_feature() {
+        let e = Options::new().ws_compression(true).validate().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOption);
+        let text = e.to_string();
+        assert!(text.contains("cargo feature `ws_compression`"), "{text}");
+        Options::new().ws_compression(false).validate().unwrap();
     }
 
     #[test]
