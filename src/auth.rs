@@ -155,7 +155,44 @@ fn encode_sig(sig: &[u8]) -> String {
     data_encoding::BASE64URL_NOPAD.encode(sig)
 }
 
+#[cfg(not(feature = "nkeys"))]
+impl Auth {
+    /// The option that set these credentials, when natsws itself signs with a seed they hold
+    /// (which takes the `nkeys` feature); `None` for no credentials or signing callbacks.
+    pub(crate) fn seed_option(&self) -> Option<&'static str> {
+        match self {
+            Auth::NKeySeed(_) => Some("nkey_seed"),
+            Auth::Jwt { .. } => Some("user_jwt_and_seed"),
+            Auth::CredsFile(_) => Some("credentials_file"),
+            Auth::Creds(_) => Some("credentials"),
+            Auth::None | Auth::NKeyCallback { .. } | Auth::JwtCallback { .. } => None,
+        }
+    }
+}
+
+/// Signing with a seed in a build without the `nkeys` feature: what `option` asks for cannot be
+/// done, and the error says how else.
+#[cfg(not(feature = "nkeys"))]
+pub(crate) fn nkeys_missing(option: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidOption,
+        format!(
+            "{option} signs with an NKey seed, but this build of natsws has no NKeys (cargo \
+             feature `nkeys`); sign the nonce in a callback instead (Options::nkey, \
+             Options::user_jwt)"
+        ),
+    )
+}
+
 /// The public key of `seed` and the encoded signature of `data`.
+#[cfg(not(feature = "nkeys"))]
+pub(crate) fn sign_with_seed(_seed: &str, _data: &[u8]) -> Result<(String, String)> {
+    // Options::validate refuses such credentials before any attempt; this is the last guard.
+    Err(nkeys_missing("signing"))
+}
+
+/// The public key of `seed` and the encoded signature of `data`.
+#[cfg(feature = "nkeys")]
 pub(crate) fn sign_with_seed(seed: &str, data: &[u8]) -> Result<(String, String)> {
     // The nkeys error text never contains the seed, but it is not needed either.
     let kp = nkeys::KeyPair::from_seed(seed.trim())
@@ -380,6 +417,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "nkeys")]
     fn nkey_signature_verifies() {
         let kp = nkeys::KeyPair::new_user();
         let seed = kp.seed().unwrap();
@@ -406,10 +444,24 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "nkeys")]
     fn bad_seed_is_clear_and_secret_free() {
         let err = check_seed("SUnot-a-seed-s3cret").err().unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidOption);
         assert!(!format!("{err} {err:?}").contains("s3cret"));
+    }
+
+    #[test]
+    #[cfg(not(feature = "nkeys"))]
+    fn seeds_need_the_nkeys_feature() {
+        let err = check_seed(&seed()).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidOption);
+        assert!(err.to_string().contains("cargo feature `nkeys`"), "{err}");
+        let err = Auth::NKeySeed(Zeroizing::new(seed()))
+            .prove(Some("nonce"), "s")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("cargo feature `nkeys`"), "{err}");
     }
 
     #[test]

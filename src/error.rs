@@ -13,7 +13,10 @@ use std::io;
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// A URL or option is malformed (bad scheme, bad port, conflicting settings).
+    /// A URL or option is malformed (bad scheme, bad port, conflicting settings), or asks for
+    /// something this build of natsws leaves out (a `tls://` URL without the cargo feature
+    /// `tls`, a seed without `nkeys`, WebSocket compression without `ws_compression`); the
+    /// message names the feature.
     InvalidOption,
     /// A subject is empty, has an empty token, whitespace, or a wildcard where none is allowed.
     InvalidSubject,

@@ -57,6 +57,22 @@
 //! Default ports: 4222 for `nats`/`tls`, 80 for `ws`, 443 for `wss`. `user:pass@` or `token@`
 //! in a URL authenticate.
 //!
+//! # Cargo features
+//!
+//! On by default: `tls` (`tls://`, `wss://`, the TLS upgrade a server asks for; rustls with
+//! Mozilla's roots compiled in), `nkeys` (NKey seeds held by natsws: `nkey_seed`,
+//! `user_jwt_and_seed`, `credentials`, `credentials_file`), `ws_compression`
+//! (permessage-deflate), and the layers `jetstream`, `kv`, `object_store`, `service`,
+//! `socketio`. Off by default: `rustls` (`Options::tls_client_config`), `test-server`.
+//!
+//! With `default-features = false` natsws speaks `nats://` and `ws://` only and the binary is
+//! less than half the size (most of a default build is the TLS stack). What a build leaves
+//! out is refused, never silently skipped: a `tls://` or `wss://` URL, `require_tls`,
+//! `tls_first`, a seed option or `ws_compression(true)` fails [`Options::connect`] with
+//! [`ErrorKind::InvalidOption`] naming the feature, and a server that requires TLS fails the
+//! attempt with [`ErrorKind::Tls`]. The callback forms of NKey and JWT authentication
+//! ([`Options::nkey`], [`Options::user_jwt`]) work in every build.
+//!
 //! # Errors
 //!
 //! Every call returns [`Result`]; [`Error::kind`] gives an [`ErrorKind`] to match on.

@@ -86,6 +86,9 @@ pub struct Options {
 }
 
 /// A client certificate chain and its private key, for mutual TLS.
+// Without the `tls` feature the setters still take one (as a TLS build does for plain URLs,
+// it is then never used), so the key is never read.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 #[derive(Clone)]
 pub(crate) enum ClientCert {
     Files {
@@ -356,6 +359,10 @@ impl Options {
     /// Trust the CA certificates in this PEM file, in addition to the built-in web roots (or
     /// instead of them, see [`tls_builtin_roots`](Options::tls_builtin_roots)).
     /// The file is read when connecting.
+    ///
+    /// This and the other certificate options take effect on TLS connections only: with plain
+    /// `nats://` and `ws://` URLs, and in a build without the `tls` feature (which refuses TLS
+    /// URLs), they are not used.
     pub fn add_root_certificate(mut self, pem_path: impl Into<PathBuf>) -> Options {
         self.root_cert_paths.push(pem_path.into());
         self
@@ -418,6 +425,9 @@ impl Options {
     }
 
     /// Require TLS even for `nats://` and `ws://` URLs.
+    ///
+    /// Without the `tls` feature, `connect` fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn require_tls(mut self, on: bool) -> Options {
         self.require_tls = on;
         self
@@ -425,13 +435,20 @@ impl Options {
 
     /// Start TLS before the server sends INFO (the server must have `handshake_first`).
     /// Implies TLS.
+    ///
+    /// Without the `tls` feature, `connect` fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is set.
     pub fn tls_first(mut self) -> Options {
         self.tls_first = true;
         self
     }
 
     /// An extra HTTP header for the WebSocket upgrade request (e.g. `Authorization`,
-    /// `Cookie`, `Origin`).
+    /// `Cookie`, `Origin`). The name must be an HTTP token other than the headers natsws writes
+    /// itself (`Host`, `Connection`, `Upgrade`, `Sec-WebSocket-Version`, `Sec-WebSocket-Key`),
+    /// the value free of control characters but tab; `connect` says
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise (as it does for
+    /// such a header from [`websocket_headers_callback`](Options::websocket_headers_callback)).
     pub fn websocket_header(
         mut self,
         name: impl Into<String>,
@@ -564,6 +581,9 @@ impl Options {
     /// decompression bomb, and an [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error. It pays on slow links and
     /// with compressible payloads (JSON, text); on loopback or with already compressed
     /// payloads it costs CPU for nothing. TCP (`nats://`, `tls://`) is unaffected.
+    ///
+    /// Cargo feature `ws_compression` (on by default): without it, `connect` fails with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn ws_compression(mut self, on: bool) -> Options {
         self.ws_compression = on;
         self
@@ -668,27 +688,21 @@ impl Options {
             );
         }
         for (name, value) in &self.ws_headers {
-            let token = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-            if !token {
-                return bad(
-                    "websocket_header",
-                    &format!("'{name}' is not a header name"),
-                );
-            }
-            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return bad(
-                    "websocket_header",
-                    &format!("the value of '{name}' has a line break"),
-                );
+            if let Err(why) = crate::transport::check_extra_header(name, value) {
+                return bad("websocket_header", &why);
             }
         }
         if let Some(origin) = &self.ws_origin {
-            if origin.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return bad("websocket_origin", "has a line break");
+            if crate::transport::check_extra_header("Origin", origin).is_err() {
+                return bad("websocket_origin", "has a control character");
             }
+        }
+        #[cfg(not(feature = "ws_compression"))]
+        if self.ws_compression {
+            return bad(
+                "ws_compression",
+                "this build of natsws has no WebSocket compression (cargo feature `ws_compression`)",
+            );
         }
         if let Some(proxy) = &self.proxy {
             // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
@@ -698,8 +712,13 @@ impl Options {
         Ok(())
     }
 
-    /// Fails early on credentials that cannot work (a malformed seed or creds text).
+    /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
+    /// in a build without the `nkeys` feature).
     fn check_auth(&self) -> Result<()> {
+        #[cfg(not(feature = "nkeys"))]
+        if let Some(option) = self.auth.seed_option() {
+            return Err(auth::nkeys_missing(&format!("the option {option}")));
+        }
         match &self.auth {
             Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => auth::check_seed(seed),
             Auth::Creds(text) => auth::parse_creds(text)
@@ -818,6 +837,14 @@ mod tests {
                 "websocket_header",
             ),
             (
+                Options::new().websocket_header("X-Ok", "a\u{7f}b"),
+                "websocket_header",
+            ),
+            (
+                Options::new().websocket_header("sec-websocket-key", "x"),
+                "websocket_header",
+            ),
+            (
                 Options::new().websocket_origin("http://a\r\n"),
                 "websocket_origin",
             ),
@@ -836,6 +863,16 @@ mod tests {
             .reconnect_buffer_size(0)
             .validate()
             .unwrap();
+    }
+
+    #[test]
+    #[cfg(not(feature = "ws_compression"))]
+    fn ws_compression_needs_its_feature() {
+        let e = Options::new().ws_compression(true).validate().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOption);
+        let text = e.to_string();
+        assert!(text.contains("cargo feature `ws_compression`"), "{text}");
+        Options::new().ws_compression(false).validate().unwrap();
     }
 
     #[test]

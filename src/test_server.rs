@@ -872,6 +872,7 @@ impl Drop for TempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "tls")]
     use std::io::Write;
 
     fn info_line(port: u16) -> String {
@@ -888,6 +889,7 @@ mod tests {
     }
 
     /// A TLS client over `conn` that trusts only the server's generated CA.
+    #[cfg(feature = "tls")]
     fn tls_client(
         server: &NatsServer,
         name: &str,
@@ -952,6 +954,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "tls")] // the test is a TLS client
     fn wss_listener_speaks_tls() {
         let server = NatsServer::builder().websocket_tls(true).start().unwrap();
         assert_eq!(server.ws_url(), None);
@@ -980,6 +983,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "tls")] // the test is a TLS client
     fn client_tls_url_and_config() {
         let server = NatsServer::builder()
             .client_tls(true)
@@ -1046,6 +1050,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "tls")] // the test is a TLS client
     fn websocket_lines_tls_verify_and_cert_names() {
         let server = NatsServer::builder()
             .websocket_tls(true)

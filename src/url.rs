@@ -142,6 +142,12 @@ impl ServerUrl {
                 None => (Some(percent_decode(ui)), None),
             },
         };
+        // The path goes into the upgrade request's first line as it is: it must be URI text.
+        if scheme.is_websocket() && !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                "the path has spaces, control or non-ASCII characters (percent-encode them)",
+            ));
+        }
         let path = if !scheme.is_websocket() {
             String::new()
         } else if path.is_empty() {
@@ -258,6 +264,13 @@ pub(crate) fn parse_servers(list: Vec<String>) -> Result<Vec<ServerUrl>> {
     if out.is_empty() {
         return Err(Error::new(ErrorKind::InvalidOption, "no server URL given"));
     }
+    #[cfg(not(feature = "tls"))]
+    if let Some(u) = out.iter().find(|u| u.scheme.is_tls()) {
+        return Err(Error::new(
+            ErrorKind::InvalidOption,
+            format!("{u} needs TLS, but {}", crate::transport::TLS_MISSING),
+        ));
+    }
     Ok(out)
 }
 
@@ -351,6 +364,9 @@ mod tests {
             "nats://h:99999",
             "nats://h:x",
             "nats://[::1",
+            "ws://h/a b",
+            "ws://h/a\u{7f}",
+            "wss://h/caf\u{e9}",
         ] {
             let e = ServerUrl::parse(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidOption, "{bad}");

@@ -66,9 +66,9 @@ fn token(t: Transport) {
     );
 }
 
-fn nkey(t: Transport) {
+/// A server that knows one user NKey.
+fn nkey_ctx(t: Transport) -> (Ctx, nkeys::KeyPair) {
     let kp = nkeys::KeyPair::new_user();
-    let seed = kp.seed().unwrap();
     let ctx = Ctx::with_config(
         t,
         &format!(
@@ -76,10 +76,35 @@ fn nkey(t: Transport) {
             kp.public_key()
         ),
     );
-    round_trip(&ctx.connect_with(ctx.opts().nkey_seed(seed.as_str())));
+    (ctx, kp)
+}
 
-    // The seed stays with the caller: a signing callback.
-    let signer = nkeys::KeyPair::from_seed(&seed).unwrap();
+#[cfg(feature = "nkeys")]
+fn nkey_seed(t: Transport) {
+    let (ctx, kp) = nkey_ctx(t);
+    let seed = kp.seed().unwrap();
+    round_trip(&ctx.connect_with(ctx.opts().nkey_seed(seed.as_str())));
+    // Another user's key is refused.
+    let other = nkeys::KeyPair::new_user().seed().unwrap();
+    refused(
+        &ctx,
+        ctx.opts().nkey_seed(other.as_str()),
+        ErrorKind::Authorization,
+        &[&other],
+    );
+    // A malformed seed fails before connecting.
+    refused(
+        &ctx,
+        ctx.opts().nkey_seed("SUnot-a-s3cret-seed"),
+        ErrorKind::InvalidOption,
+        &["s3cret"],
+    );
+}
+
+/// The seed stays with the caller: a signing callback (in every build, `nkeys` feature or not).
+fn nkey_callback(t: Transport) {
+    let (ctx, kp) = nkey_ctx(t);
+    let signer = nkeys::KeyPair::from_seed(&kp.seed().unwrap()).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let opts = ctx.opts().nkey(kp.public_key(), move |nonce| {
@@ -88,14 +113,14 @@ fn nkey(t: Transport) {
     });
     round_trip(&ctx.connect_with(opts));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-
-    // Another user's key is refused.
-    let other = nkeys::KeyPair::new_user().seed().unwrap();
+    // Another user's signature is refused.
+    let other = nkeys::KeyPair::new_user();
     refused(
         &ctx,
-        ctx.opts().nkey_seed(other.as_str()),
+        ctx.opts()
+            .nkey(kp.public_key(), move |nonce| Ok(other.sign(nonce)?)),
         ErrorKind::Authorization,
-        &[&other],
+        &[],
     );
     // A callback that fails is the attempt's error.
     let e = refused(
@@ -106,26 +131,25 @@ fn nkey(t: Transport) {
         &[],
     );
     assert!(e.to_string().contains("keystore locked"), "{e}");
-    // A malformed seed fails before connecting.
-    refused(
-        &ctx,
-        ctx.opts().nkey_seed("SUnot-a-s3cret-seed"),
-        ErrorKind::InvalidOption,
-        &["s3cret"],
-    );
 }
 
 fn nkey_without_nonce_fails_early(t: Transport) {
     let ctx = Ctx::new(t);
-    let seed = nkeys::KeyPair::new_user().seed().unwrap();
-    let e = refused(
-        &ctx,
-        ctx.opts().nkey_seed(seed.as_str()),
-        ErrorKind::Authorization,
-        &[&seed],
-    );
-    assert!(e.to_string().contains("no nonce"), "{e}");
-    assert_eq!(e.server_text(), None);
+    let kp = nkeys::KeyPair::new_user();
+    let seed = kp.seed().unwrap();
+    let mut attempts = vec![(
+        "callback",
+        ctx.opts()
+            .nkey(kp.public_key(), move |nonce| Ok(kp.sign(nonce)?)),
+    )];
+    if cfg!(feature = "nkeys") {
+        attempts.push(("seed", ctx.opts().nkey_seed(seed.as_str())));
+    }
+    for (form, opts) in attempts {
+        let e = refused(&ctx, opts, ErrorKind::Authorization, &[&seed]);
+        assert!(e.to_string().contains("no nonce"), "{form}: {e}");
+        assert_eq!(e.server_text(), None, "{form}");
+    }
 }
 
 /// An operator-mode server and a user of one of its accounts.
@@ -137,6 +161,7 @@ fn operator_ctx(t: Transport) -> (Ctx, Operator, User) {
     (ctx, op, user)
 }
 
+#[cfg(feature = "nkeys")]
 fn jwt(t: Transport) {
     let (ctx, op, user) = operator_ctx(t);
     round_trip(&ctx.connect_with(ctx.opts().user_jwt_and_seed(user.jwt(), user.seed())));
@@ -170,6 +195,7 @@ fn jwt(t: Transport) {
 
 /// A user whose JWT expired an hour ago (of an account the server does not know either way:
 /// the server refuses it at connect).
+#[cfg(feature = "nkeys")]
 fn ctx_account_user_expired(op: &Operator) -> User {
     op.account("expired")
         .unwrap()
@@ -208,6 +234,7 @@ fn jwt_callbacks(t: Transport) {
     assert!(e.to_string().contains("vault unreachable"), "{e}");
 }
 
+#[cfg(feature = "nkeys")]
 fn creds_file(t: Transport) {
     let (ctx, op, user) = operator_ctx(t);
     let path = ctx.server.dir().join("user.creds");
@@ -261,12 +288,46 @@ fn creds_file(t: Transport) {
 each_transport!(
     user_and_password,
     token,
-    nkey,
+    nkey_callback,
     nkey_without_nonce_fails_early,
-    jwt,
     jwt_callbacks,
-    creds_file,
 );
+
+// natsws signing with a seed it holds: the `nkeys` feature.
+#[cfg(feature = "nkeys")]
+each_transport!(nkey_seed, jwt, creds_file);
+
+/// Without the `nkeys` feature, the options that hold a seed fail `connect` before any I/O,
+/// with an error that names the feature and the callback forms that work.
+#[test]
+#[cfg(not(feature = "nkeys"))]
+fn seeds_need_the_nkeys_feature() {
+    let user = Operator::new("op")
+        .unwrap()
+        .account("a")
+        .unwrap()
+        .user("u")
+        .unwrap();
+    for (option, opts) in [
+        ("nkey_seed", Options::new().nkey_seed(user.seed())),
+        (
+            "user_jwt_and_seed",
+            Options::new().user_jwt_and_seed(user.jwt(), user.seed()),
+        ),
+        ("credentials", Options::new().credentials(user.creds())),
+        (
+            "credentials_file",
+            Options::new().credentials_file("/nonexistent/u.creds"),
+        ),
+    ] {
+        // Port 1 on loopback: nothing listens there, so an attempt would be an Io error.
+        let e = assert_kind(opts.connect("nats://127.0.0.1:1"), ErrorKind::InvalidOption);
+        let text = e.to_string();
+        assert!(text.contains(option), "{text}");
+        assert!(text.contains("cargo feature `nkeys`"), "{text}");
+        assert!(!text.contains(user.seed()), "{text}");
+    }
+}
 
 /// Callbacks run at every connection attempt, so fresh credentials are used after the server
 /// restarts. Until reconnection lands this is shown with a new connection after the restart.
@@ -319,8 +380,13 @@ fn jwt_expiring_while_connected_is_authentication_expired() {
         .config(&op.server_config(&[&acc]))
         .start()
         .unwrap();
+    // The callback form, so this runs without the `nkeys` feature too.
+    let (jwt, seed) = (user.jwt().to_string(), user.seed().to_string());
     let nc = Options::new()
-        .user_jwt_and_seed(user.jwt(), user.seed())
+        .user_jwt(
+            move || Ok(jwt.clone()),
+            move |nonce| Ok(nkeys::KeyPair::from_seed(&seed)?.sign(nonce)?),
+        )
         .connect(server.tcp_url().as_str())
         .unwrap();
     let events = nc.events();
@@ -378,6 +444,7 @@ fn websocket_token_cookie() {
 /// User and password from cookies, for the WebSocket listener only (the client port keeps its
 /// own, different, auth).
 #[test]
+#[cfg(feature = "tls")]
 fn websocket_user_and_pass_cookies() {
     let server = NatsServer::builder()
         .websocket_tls(true)

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{assert_kind, next, port_of, wait_reconnected, Ctx};
-use natsws::test_server::{NatsServer, Transport};
+use natsws::test_server::Transport;
 use natsws::{ErrorKind, Options};
 
 /// How long tinyproxy may take to start listening.
@@ -202,8 +202,9 @@ each_transport!(through_the_proxy, reconnect_through_the_proxy);
 /// `tls://`: the server's name (`localhost`) is verified through the tunnel, not the proxy's
 /// address.
 #[test]
+#[cfg(feature = "tls")]
 fn tls_through_the_proxy() {
-    let server = NatsServer::builder()
+    let server = natsws::test_server::NatsServer::builder()
         .websocket(false)
         .client_tls(true)
         .start()

@@ -538,6 +538,7 @@ fn mixed_pool_tcp_then_ws() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn mixed_pool_tcp_then_wss() {
     mixed_pool(Transport::Wss);
 }

@@ -1,5 +1,7 @@
 //! TLS on the client port: `tls://`, the upgrade a server asks for on `nats://`, `tls_first`,
-//! and refusing a server whose certificate we cannot verify.
+//! and refusing a server whose certificate we cannot verify. (Without the `tls` feature:
+//! tests/no_tls.rs.)
+#![cfg(feature = "tls")]
 
 use std::time::Duration;
 

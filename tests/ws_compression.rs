@@ -1,6 +1,8 @@
 //! WebSocket compression (permessage-deflate) against a real nats-server with
 //! `websocket { compression: true }`, over ws and wss. The bytes on the wire are counted by the
-//! fault proxy of tests/common/proxy.rs, placed between the client and the server.
+//! fault proxy of tests/common/proxy.rs, placed between the client and the server. (Without
+//! the `ws_compression` feature the option is refused: see the options' unit tests.)
+#![cfg(feature = "ws_compression")]
 
 mod common;
 
@@ -217,6 +219,7 @@ macro_rules! ws_and_wss {
                     super::$case(Transport::Ws)
                 }
                 #[test]
+                #[cfg(feature = "tls")]
                 fn wss() {
                     super::$case(Transport::Wss)
                 }

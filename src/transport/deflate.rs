@@ -19,9 +19,16 @@
 //!   resets simply never refers back). One message may inflate to at most
 //!   [`MAX_MESSAGE`] bytes; past that (a decompression bomb) or on corrupt data the read fails
 //!   with [`ErrorKind::Protocol`].
+//!
+//! Without the `ws_compression` feature nothing is offered (`Options::ws_compression(true)`
+//! fails `connect`), so nothing can be agreed: [`Agreed`], [`Inflater`] and [`Deflater`] are
+//! then types without values, and the code that would use them is unreachable by its types, not
+//! by a check.
 
+#[cfg(feature = "ws_compression")]
 use std::io;
 
+#[cfg(feature = "ws_compression")]
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -35,6 +42,7 @@ pub(crate) const OFFER: &str =
 /// 105 KB at level 1, 73 KB at level 2, 66 KB at level 6, where Go's `BestSpeed` gives about
 /// 80 KB), while level 2 still deflates well over 200 MiB/s on one core: enough for any link
 /// slow enough to want compression.
+#[cfg(feature = "ws_compression")]
 pub(crate) const LEVEL: u32 = 2;
 
 /// The most one compressed message carries (before compression). nats-server refuses a
@@ -45,17 +53,20 @@ pub(crate) const LEVEL: u32 = 2;
 pub(crate) const MAX_COMPRESSED_MESSAGE: usize = 64 * 1024;
 
 /// Messages shorter than this are sent plain (nats-server's `wsCompressThreshold`).
+#[cfg(feature = "ws_compression")]
 pub(crate) const COMPRESS_THRESHOLD: usize = 64;
 
 /// The most one incoming message may inflate to: twice nats-server's default `max_pending`
 /// (64 MiB), the most a server queues for one client, and so the most it ever sends as one
 /// compressed message. Beyond it the message is a decompression bomb, not NATS traffic.
+#[cfg(feature = "ws_compression")]
 pub(crate) const MAX_MESSAGE: u64 = 128 * 1024 * 1024;
 
 /// The sync-flush tail RFC 7692 removes from each message and the receiver puts back.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// What the server agreed to.
+#[cfg(feature = "ws_compression")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Agreed {
     /// The server starts each message with a fresh compressor: our inflater may reset too.
@@ -73,10 +84,79 @@ fn bad(why: String) -> Error {
     )
 }
 
+/// Without the feature: nothing can be agreed (a value of this type cannot exist).
+#[cfg(not(feature = "ws_compression"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Agreed {}
+
+/// Without the feature nothing was offered, so any extension in the answer is one we did not
+/// offer, and fails the upgrade as RFC 6455 requires of a client.
+#[cfg(not(feature = "ws_compression"))]
+pub(crate) fn negotiate<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    _offered: bool,
+) -> Result<Option<Agreed>> {
+    let first = values
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|e| !e.is_empty());
+    match first {
+        None => Ok(None),
+        Some(ext) => {
+            let name = ext.split(';').next().unwrap_or("").trim();
+            Err(bad(format!("'{name}' was not offered")))
+        }
+    }
+}
+
+/// Without the feature: no value, so never called.
+#[cfg(not(feature = "ws_compression"))]
+pub(crate) enum Deflater {}
+
+#[cfg(not(feature = "ws_compression"))]
+impl Deflater {
+    pub(crate) fn for_agreed(agreed: Agreed) -> Option<Deflater> {
+        match agreed {}
+    }
+
+    pub(crate) fn compress(&mut self, _data: &[u8], _out: &mut Vec<u8>) -> bool {
+        match *self {}
+    }
+}
+
+/// Without the feature: no value, so never called.
+#[cfg(not(feature = "ws_compression"))]
+pub(crate) enum Inflater {}
+
+#[cfg(not(feature = "ws_compression"))]
+impl Inflater {
+    pub(crate) fn new(agreed: Agreed) -> Inflater {
+        match agreed {}
+    }
+
+    pub(crate) fn inflate(
+        &mut self,
+        _input: &[u8],
+        _out: &mut [u8],
+    ) -> std::io::Result<(usize, usize)> {
+        match *self {}
+    }
+
+    pub(crate) fn tail() -> &'static [u8] {
+        &TAIL
+    }
+
+    pub(crate) fn end_message(&mut self) {
+        match *self {}
+    }
+}
+
 /// Reads the server's `Sec-WebSocket-Extensions` answer (every header value). `offered`: we
 /// sent [`OFFER`]. No extension → `None` (plain frames). An extension we did not offer, a
 /// parameter RFC 7692 does not define, a duplicate or a bad value fails the upgrade, as the RFC
 /// requires of a client.
+#[cfg(feature = "ws_compression")]
 pub(crate) fn negotiate<'a>(
     values: impl IntoIterator<Item = &'a str>,
     offered: bool,
@@ -136,15 +216,22 @@ pub(crate) fn negotiate<'a>(
 }
 
 /// Compresses outgoing messages, one at a time, with no context kept between them.
+#[cfg(feature = "ws_compression")]
 pub(crate) struct Deflater {
     c: Compress,
 }
 
+#[cfg(feature = "ws_compression")]
 impl Deflater {
     pub(crate) fn new() -> Deflater {
         Deflater {
             c: Compress::new(Compression::new(LEVEL), false),
         }
+    }
+
+    /// A deflater if the server lets us compress (see [`Agreed::may_compress`]).
+    pub(crate) fn for_agreed(agreed: Agreed) -> Option<Deflater> {
+        agreed.may_compress.then(Deflater::new)
     }
 
     /// Deflates `data` as one message into `out` (cleared first), without the `00 00 ff ff`
@@ -187,6 +274,7 @@ impl Deflater {
 }
 
 /// Inflates incoming compressed messages, streaming.
+#[cfg(feature = "ws_compression")]
 pub(crate) struct Inflater {
     d: Decompress,
     reset_each: bool,
@@ -198,6 +286,7 @@ pub(crate) struct Inflater {
     ended: bool,
 }
 
+#[cfg(feature = "ws_compression")]
 fn corrupt(why: &str) -> io::Error {
     Error::new(
         ErrorKind::Protocol,
@@ -206,6 +295,7 @@ fn corrupt(why: &str) -> io::Error {
     .into_io()
 }
 
+#[cfg(feature = "ws_compression")]
 impl Inflater {
     pub(crate) fn new(agreed: Agreed) -> Inflater {
         Inflater::with_limit(agreed, MAX_MESSAGE)
@@ -266,7 +356,23 @@ impl Inflater {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "ws_compression")))]
+mod tests_without_the_feature {
+    use super::*;
+
+    #[test]
+    fn any_extension_in_the_answer_was_not_offered() {
+        assert_eq!(negotiate(Vec::<&str>::new(), false).unwrap(), None);
+        assert_eq!(negotiate([" ", ""], false).unwrap(), None);
+        for answer in ["permessage-deflate", " , x-webkit-deflate-frame; a=1"] {
+            let e = negotiate([answer], false).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::WebSocket, "{answer}");
+            assert!(e.to_string().contains("was not offered"), "{e}");
+        }
+    }
+}
+
+#[cfg(all(test, feature = "ws_compression"))]
 mod tests {
     use super::*;
 

@@ -9,6 +9,10 @@
 mod deflate;
 mod proxy;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
 mod tls;
 mod ws;
 
@@ -24,6 +28,9 @@ use crate::url::{Scheme, ServerUrl};
 pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
+#[cfg(not(feature = "tls"))]
+pub(crate) use tls::MISSING as TLS_MISSING;
+pub(crate) use ws::check_extra_header;
 
 /// Checks the environment's proxy variables when the options take the proxy from there.
 pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {
@@ -134,9 +141,8 @@ pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<
         Scheme::Ws | Scheme::Wss => {
             let (reader, writer, tls): (Box<dyn ReadHalf>, Box<dyn WriteHalf>, bool) =
                 if url.scheme == Scheme::Wss || setup.require_tls {
-                    let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
-                    let (r, w) = tls::split(sock, session, kick.clone())?;
-                    (Box::new(r), Box::new(w), true)
+                    let (r, w) = tls::client(sock, url, setup.tls, setup.deadline, kick.clone())?;
+                    (r, w, true)
                 } else {
                     let (r, w) = tcp::split(sock)?;
                     (Box::new(r), Box::new(w), false)
@@ -151,11 +157,10 @@ pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<
             })
         }
         Scheme::Nats | Scheme::Tls if setup.tls_first => {
-            let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
-            let (r, w) = tls::split(sock, session, kick)?;
+            let (reader, writer) = tls::client(sock, url, setup.tls, setup.deadline, kick)?;
             Ok(Connected {
-                reader: Box::new(r),
-                writer: Box::new(w),
+                reader,
+                writer,
                 socket: shutdown_handle,
                 tls: true,
                 may_upgrade: false,
@@ -186,11 +191,10 @@ pub(crate) fn start_tls(
     let sock = socket
         .try_clone()
         .map_err(|e| Error::io("cloning the socket", e))?;
-    let session = tls::handshake(&sock, url, setup.tls, setup.deadline)?;
-    let (r, w) = tls::split(sock, session, kick)?;
+    let (reader, writer) = tls::client(sock, url, setup.tls, setup.deadline, kick)?;
     Ok(Connected {
-        reader: Box::new(r),
-        writer: Box::new(w),
+        reader,
+        writer,
         socket,
         tls: true,
         may_upgrade: false,

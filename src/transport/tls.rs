@@ -8,7 +8,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -25,19 +25,29 @@ use crate::url::ServerUrl;
 /// The TLS configuration of a connection, built once from the options.
 #[derive(Clone)]
 pub(crate) struct TlsSetup {
-    config: Arc<ClientConfig>,
+    /// Built at `connect` when an option concerns TLS; else (the default configuration) at the
+    /// first TLS handshake, so a connection that never uses TLS never builds one.
+    config: OnceLock<Arc<ClientConfig>>,
 }
 
 impl TlsSetup {
     /// The TLS configuration the options describe: a ready rustls config (feature `rustls`), or
     /// verification against webpki's roots (unless turned off) plus the extra roots, with the
-    /// client certificate if one is set. Files are read here, once per `connect`.
+    /// client certificate if one is set. Files are read here, once per `connect`, so a bad one
+    /// is a `connect` error even when the URLs are plain.
     pub(crate) fn from_options(opts: &Options) -> Result<TlsSetup> {
+        let config = OnceLock::new();
         #[cfg(feature = "rustls")]
-        if let Some(config) = &opts.tls_client_config {
-            return Ok(TlsSetup {
-                config: config.clone(),
-            });
+        if let Some(ready) = &opts.tls_client_config {
+            let _ = config.set(ready.clone());
+            return Ok(TlsSetup { config });
+        }
+        let defaults = opts.root_cert_pems.is_empty()
+            && opts.root_cert_paths.is_empty()
+            && opts.tls_builtin_roots
+            && opts.client_cert.is_none();
+        if defaults {
+            return Ok(TlsSetup { config });
         }
         let mut pems = opts.root_cert_pems.clone();
         for path in &opts.root_cert_paths {
@@ -66,88 +76,110 @@ impl TlsSetup {
                 ))
             }
         };
-        TlsSetup::new(&pems, opts.tls_builtin_roots, client)
+        let _ = config.set(build_config(&pems, opts.tls_builtin_roots, client)?);
+        Ok(TlsSetup { config })
     }
 
-    /// Verifies servers against webpki's roots (if `builtin_roots`) plus the extra PEM
-    /// certificates given; presents `client` (certificate chain PEM, key PEM) if set.
-    pub(crate) fn new(
-        extra_roots_pem: &[Vec<u8>],
-        builtin_roots: bool,
-        client: Option<(Vec<u8>, Zeroizing<Vec<u8>>)>,
-    ) -> Result<TlsSetup> {
-        let mut roots = RootCertStore::empty();
-        if builtin_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    /// The configuration, built now with the defaults if `from_options` left it for later.
+    fn config(&self) -> Result<Arc<ClientConfig>> {
+        if let Some(c) = self.config.get() {
+            return Ok(c.clone());
         }
-        for pem in extra_roots_pem {
-            let mut found = 0;
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| {
-                    Error::new(ErrorKind::Tls, "bad PEM in root certificate").with_source(e)
-                })?;
-                roots.add(cert).map_err(|e| {
-                    Error::new(ErrorKind::Tls, "unusable root certificate").with_source(e)
-                })?;
-                found += 1;
-            }
-            if found == 0 {
-                return Err(Error::new(
-                    ErrorKind::Tls,
-                    "no certificate found in the root certificate PEM",
-                ));
-            }
+        let built = build_config(&[], true, None)?;
+        // Attempts run one at a time (the caller's first pass, then the supervisor's), so
+        // nobody sets it meanwhile; were it otherwise, both values would be the defaults.
+        Ok(self.config.get_or_init(|| built).clone())
+    }
+}
+
+/// Verifies servers against webpki's roots (if `builtin_roots`) plus the extra PEM
+/// certificates given; presents `client` (certificate chain PEM, key PEM) if set.
+fn build_config(
+    extra_roots_pem: &[Vec<u8>],
+    builtin_roots: bool,
+    client: Option<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+) -> Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    if builtin_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for pem in extra_roots_pem {
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| {
+                Error::new(ErrorKind::Tls, "bad PEM in root certificate").with_source(e)
+            })?;
+            roots.add(cert).map_err(|e| {
+                Error::new(ErrorKind::Tls, "unusable root certificate").with_source(e)
+            })?;
+            found += 1;
         }
-        if roots.is_empty() {
+        if found == 0 {
             return Err(Error::new(
-                ErrorKind::InvalidOption,
-                "no root certificates: the built-in roots are off and none were added",
+                ErrorKind::Tls,
+                "no certificate found in the root certificate PEM",
             ));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::new(ErrorKind::Tls, "TLS setup").with_source(e))?
-            .with_root_certificates(roots);
-        let config = match client {
-            None => builder.with_no_client_auth(),
-            Some((cert_pem, key_pem)) => {
-                let chain = CertificateDer::pem_slice_iter(&cert_pem)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        Error::new(ErrorKind::Tls, "bad PEM in the client certificate")
-                            .with_source(e)
-                    })?;
-                if chain.is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::Tls,
-                        "no certificate found in the client certificate PEM",
-                    ));
-                }
-                // No source: a PEM error could quote the key's bytes.
-                let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-                    Error::new(
-                        ErrorKind::Tls,
-                        "no usable private key (PKCS#8, PKCS#1 RSA or SEC1 EC PEM) in the client key",
-                    )
-                })?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Tls,
-                        format!("the client certificate and key do not fit together: {e}"),
-                    )
-                })?
-            }
-        };
-        Ok(TlsSetup {
-            config: Arc::new(config),
-        })
     }
+    if roots.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidOption,
+            "no root certificates: the built-in roots are off and none were added",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(ErrorKind::Tls, "TLS setup").with_source(e))?
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert_pem, key_pem)) => {
+            let chain = CertificateDer::pem_slice_iter(&cert_pem)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    Error::new(ErrorKind::Tls, "bad PEM in the client certificate").with_source(e)
+                })?;
+            if chain.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "no certificate found in the client certificate PEM",
+                ));
+            }
+            // No source: a PEM error could quote the key's bytes.
+            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+                Error::new(
+                    ErrorKind::Tls,
+                    "no usable private key (PKCS#8, PKCS#1 RSA or SEC1 EC PEM) in the client key",
+                )
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                Error::new(
+                    ErrorKind::Tls,
+                    format!("the client certificate and key do not fit together: {e}"),
+                )
+            })?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// TLS on `sock`: the handshake within the deadline, then the reading and writing halves.
+pub(crate) fn client(
+    sock: TcpStream,
+    url: &ServerUrl,
+    setup: &TlsSetup,
+    deadline: Instant,
+    kick: Kick,
+) -> Result<(Box<dyn ReadHalf>, Box<dyn WriteHalf>)> {
+    let session = handshake(&sock, url, setup, deadline)?;
+    let (r, w) = split(sock, session, kick)?;
+    Ok((Box::new(r), Box::new(w)))
 }
 
 /// Runs the TLS handshake on `sock` within the deadline. The server name checked against the
 /// certificate is the URL's host (never anything the server says about itself).
-pub(crate) fn handshake(
+fn handshake(
     sock: &TcpStream,
     url: &ServerUrl,
     setup: &TlsSetup,
@@ -160,7 +192,7 @@ pub(crate) fn handshake(
         )
         .with_source(e)
     })?;
-    let mut conn = ClientConnection::new(setup.config.clone(), name)
+    let mut conn = ClientConnection::new(setup.config()?, name)
         .map_err(|e| Error::new(ErrorKind::Tls, "starting TLS").with_source(e))?;
     set_deadline(sock, Some(deadline))?;
     let mut s = sock;
@@ -203,11 +235,7 @@ pub(crate) struct TlsWrite {
     out: Vec<u8>,
 }
 
-pub(crate) fn split(
-    sock: TcpStream,
-    mut conn: ClientConnection,
-    kick: Kick,
-) -> Result<(TlsRead, TlsWrite)> {
+fn split(sock: TcpStream, mut conn: ClientConnection, kick: Kick) -> Result<(TlsRead, TlsWrite)> {
     // The writer drains the session right after each slice, so its buffer need not be capped.
     conn.set_buffer_limit(None);
     let w = sock

@@ -1,8 +1,8 @@
 //! WebSocket (RFC 6455) over a TCP or TLS byte stream.
 //!
-//! tungstenite writes the upgrade request, derives the accept key, and encodes and decodes frame
-//! headers; this file runs them over our own halves. The 101 response head is parsed byte-exactly
-//! so the INFO frame nats-server sends right behind it is kept. NATS bytes travel in masked binary
+//! The upgrade request is ours (a few lines of HTTP/1.1); tungstenite encodes and decodes frame
+//! headers, and this file runs them over our own halves. The 101 response head is parsed
+//! byte-exactly (httparse) so the INFO frame nats-server sends right behind it is kept. NATS bytes travel in masked binary
 //! frames; one NATS operation may span frames and one frame may hold many operations, so the
 //! reader simply concatenates payloads. A server Ping is answered by queueing a Pong for the
 //! writer; a Close frame ends the stream with its code and reason kept in the error.
@@ -14,15 +14,13 @@
 use std::io::{self, Cursor};
 use std::sync::Arc;
 
+use data_encoding::BASE64;
 use parking_lot::Mutex;
-use tungstenite::handshake::client::{generate_key, generate_request};
-use tungstenite::handshake::derive_accept_key;
-use tungstenite::http;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use super::deflate::{self, Deflater, Inflater};
-use super::{Kick, ReadHalf, Setup, WriteHalf};
+use super::{Kick, ReadHalf, Setup, WriteHalf, WsSetup};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ServerUrl;
 
@@ -102,33 +100,7 @@ pub(crate) fn upgrade(
     setup: &Setup<'_>,
     kick: Kick,
 ) -> Result<(WsRead, WsWrite)> {
-    let host = url.host_port();
-    let uri = format!(
-        "{}://{}{}",
-        if url.scheme.is_tls() { "wss" } else { "ws" },
-        host,
-        url.path
-    );
-    let mut req = http::Request::builder()
-        .method("GET")
-        .uri(&uri)
-        .header("Host", &host)
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", generate_key());
-    if setup.ws.compression {
-        req = req.header("Sec-WebSocket-Extensions", deflate::OFFER);
-    }
-    for (k, v) in &setup.ws.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let req = req.body(()).map_err(|e| {
-        Error::new(ErrorKind::InvalidOption, "bad WebSocket upgrade request").with_source(e)
-    })?;
-    let (bytes, key) = generate_request(req).map_err(|e| {
-        Error::new(ErrorKind::WebSocket, "building the upgrade request").with_source(e)
-    })?;
+    let (bytes, key) = upgrade_request(url, setup.ws)?;
     writer
         .write_all(&bytes)
         .map_err(|e| Error::io(format!("sending the WebSocket upgrade to {url}"), e))?;
@@ -214,11 +186,91 @@ pub(crate) fn upgrade(
             frame: Vec::new(),
             outbox,
             closed: false,
-            deflater: agreed.filter(|a| a.may_compress).map(|_| Deflater::new()),
+            deflater: agreed.and_then(Deflater::for_agreed),
             zbuf: Vec::new(),
             max_message: deflate::MAX_COMPRESSED_MESSAGE,
         },
     ))
+}
+
+/// Headers of the upgrade request that natsws writes itself; an extra header may not repeat them.
+const OWN_HEADERS: [&str; 5] = [
+    "Host",
+    "Connection",
+    "Upgrade",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Key",
+];
+
+/// The HTTP/1.1 upgrade request (RFC 6455 section 4.1) and its `Sec-WebSocket-Key`. Extra
+/// headers are checked here, the last moment they can be (the callback's are fresh): a name must
+/// be an HTTP token, a value may hold no control character but tab.
+fn upgrade_request(url: &ServerUrl, ws: &WsSetup) -> Result<(Vec<u8>, String)> {
+    let key = BASE64.encode(&rand::random::<[u8; 16]>());
+    let mut req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n",
+        url.path,
+        url.host_port(),
+    );
+    if ws.compression {
+        req.push_str("Sec-WebSocket-Extensions: ");
+        req.push_str(deflate::OFFER);
+        req.push_str("\r\n");
+    }
+    for (name, value) in &ws.headers {
+        check_extra_header(name, value).map_err(|why| {
+            Error::new(
+                ErrorKind::InvalidOption,
+                format!("bad WebSocket upgrade header: {why}"),
+            )
+        })?;
+        req.push_str(name);
+        req.push_str(": ");
+        req.push_str(value);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    Ok((req.into_bytes(), key))
+}
+
+/// Why an extra header of the upgrade request cannot be sent, if it cannot: the name must be an
+/// HTTP token and not one natsws writes itself, the value must hold no control character but tab
+/// (what the `http` crate accepts).
+pub(crate) fn check_extra_header(name: &str, value: &str) -> std::result::Result<(), String> {
+    if !is_header_name(name) {
+        return Err(format!("'{name}' is not a header name"));
+    }
+    if OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return Err(format!("natsws sets '{name}' itself"));
+    }
+    if !is_header_value(value) {
+        return Err(format!("the value of '{name}' has a control character"));
+    }
+    Ok(())
+}
+
+/// An HTTP token (RFC 9110 section 5.6.2): visible ASCII but the separators.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// A header value without control characters (tab allowed).
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+}
+
+/// `Sec-WebSocket-Accept` for `key`: base64 of SHA-1(key + the RFC 6455 GUID).
+fn accept_key(key: &str) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    BASE64.encode(&sha1.digest().bytes())
 }
 
 fn check_response(resp: &httparse::Response<'_, '_>, key: &str, url: &ServerUrl) -> Result<()> {
@@ -253,7 +305,7 @@ fn check_response(resp: &httparse::Response<'_, '_>, key: &str, url: &ServerUrl)
             "the 101 response lacks 'Upgrade: websocket' or 'Connection: upgrade'",
         ));
     }
-    let want = derive_accept_key(key.as_bytes());
+    let want = accept_key(key);
     if header("Sec-WebSocket-Accept").as_deref() != Some(want.as_str()) {
         return Err(Error::new(
             ErrorKind::WebSocket,
@@ -690,6 +742,64 @@ mod tests {
         }
     }
 
+    #[test]
+    fn accept_key_is_rfc_6455s() {
+        // The example of RFC 6455 section 1.3.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn upgrade_request_is_http_1_1_with_a_fresh_key_and_checked_headers() {
+        let url = ServerUrl::parse("wss://[::1]:8443/nats?x=1").unwrap();
+        let ws = WsSetup {
+            headers: vec![("Cookie".into(), "a=b; c=d".into())],
+            compression: true,
+        };
+        let (bytes, key) = upgrade_request(&url, &ws).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "GET /nats?x=1 HTTP/1.1\r\nHost: [::1]:8443\r\nConnection: Upgrade\r\n\
+                 Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\
+                 Sec-WebSocket-Extensions: {}\r\nCookie: a=b; c=d\r\n\r\n",
+                deflate::OFFER
+            )
+        );
+        // 16 random bytes in base64, new for every request.
+        assert_eq!(BASE64.decode(key.as_bytes()).unwrap().len(), 16);
+        assert_ne!(upgrade_request(&url, &ws).unwrap().1, key);
+        // What httparse reads back is what was meant.
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(text.as_bytes()).unwrap().is_complete());
+        assert_eq!((req.method, req.path), (Some("GET"), Some("/nats?x=1")));
+
+        for (name, value) in [
+            ("Bad Name", "v"),
+            ("", "v"),
+            ("X-Ok", "a\r\nInjected: yes"),
+            ("X-Ok", "nul\0"),
+            ("sec-websocket-key", "mine"),
+            ("HOST", "elsewhere"),
+        ] {
+            let ws = WsSetup {
+                headers: vec![(name.into(), value.into())],
+                compression: false,
+            };
+            let e = upgrade_request(&url, &ws).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidOption, "{name:?}: {e}");
+        }
+        let tab = WsSetup {
+            headers: vec![("X-Tab".into(), "a\tb \u{e9}".into())],
+            compression: false,
+        };
+        upgrade_request(&url, &tab).unwrap();
+    }
+
     /// Serves scripted chunks, then end of stream.
     struct Script(VecDeque<Vec<u8>>);
     impl ReadHalf for Script {
@@ -932,280 +1042,282 @@ mod tests {
         assert_eq!(sink.0.lock().len(), before);
     }
 
-    // ---- permessage-deflate ----
+    #[cfg(feature = "ws_compression")]
+    mod compressed {
+        use super::*;
+        use crate::transport::deflate::Agreed;
+        use flate2::{Compress, Compression, FlushCompress};
 
-    use super::deflate::Agreed;
-    use flate2::{Compress, Compression, FlushCompress};
-
-    fn agreed(server_no_context_takeover: bool) -> Agreed {
-        Agreed {
-            server_no_context_takeover,
-            may_compress: true,
-        }
-    }
-
-    fn compressed_reader(chunks: Vec<Vec<u8>>, agreed: Agreed, limit: u64) -> WsRead {
-        let (mut r, _) = reader(chunks);
-        r.inflater = Some(Inflater::with_limit(agreed, limit));
-        r
-    }
-
-    /// What a server sends for `data`: deflated with sync flush, tail removed (with `ctx` kept
-    /// from earlier messages unless `reset`).
-    fn server_deflate(c: &mut Compress, data: &[u8], reset: bool) -> Vec<u8> {
-        if reset {
-            c.reset();
-        }
-        let mut out = Vec::with_capacity(data.len() + 1024);
-        let start = c.total_in();
-        loop {
-            let done = (c.total_in() - start) as usize;
-            c.compress_vec(&data[done..], &mut out, FlushCompress::Sync)
-                .unwrap();
-            if (c.total_in() - start) as usize == data.len() && out.len() < out.capacity() {
-                break;
+        fn agreed(server_no_context_takeover: bool) -> Agreed {
+            Agreed {
+                server_no_context_takeover,
+                may_compress: true,
             }
-            out.reserve(out.capacity());
         }
-        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
-        out.truncate(out.len() - 4);
-        out
-    }
 
-    fn text(len: usize, seed: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| b"MSG a.b 1 5\r\nhello\r\n"[(i + seed) % 20])
-            .collect()
-    }
+        fn compressed_reader(chunks: Vec<Vec<u8>>, agreed: Agreed, limit: u64) -> WsRead {
+            let (mut r, _) = reader(chunks);
+            r.inflater = Some(Inflater::with_limit(agreed, limit));
+            r
+        }
 
-    /// A server stream with compressed messages of every interesting size, some fragmented
-    /// (RSV1 on the first frame only, a Ping between fragments), some masked, plain messages
-    /// between them; and the NATS bytes it carries.
-    fn compressed_stream(reset: bool, sizes: &[usize]) -> (Vec<u8>, Vec<u8>) {
-        let mut c = Compress::new(Compression::new(6), false);
-        let (mut wire, mut nats) = (Vec::new(), Vec::new());
-        let bin = OpCode::Data(Data::Binary);
-        let cont = OpCode::Data(Data::Continue);
-        for (i, &len) in sizes.iter().enumerate() {
-            let data = text(len, i);
-            let z = server_deflate(&mut c, &data, reset);
-            match i % 4 {
-                // One frame.
-                0 => wire.extend(frame_rsv1(bin, true, true, &z, None)),
-                // Three fragments (the middle one may be empty), a Ping in between.
-                1 => {
-                    let (a, rest) = z.split_at(z.len() / 3);
-                    let (b, c2) = rest.split_at(rest.len() / 2);
-                    wire.extend(frame_rsv1(bin, false, true, a, None));
-                    wire.extend(frame(OpCode::Control(Control::Ping), true, b"p", None));
-                    wire.extend(frame(cont, false, b, None));
-                    wire.extend(frame(cont, true, c2, None));
+        /// What a server sends for `data`: deflated with sync flush, tail removed (with `ctx` kept
+        /// from earlier messages unless `reset`).
+        fn server_deflate(c: &mut Compress, data: &[u8], reset: bool) -> Vec<u8> {
+            if reset {
+                c.reset();
+            }
+            let mut out = Vec::with_capacity(data.len() + 1024);
+            let start = c.total_in();
+            loop {
+                let done = (c.total_in() - start) as usize;
+                c.compress_vec(&data[done..], &mut out, FlushCompress::Sync)
+                    .unwrap();
+                if (c.total_in() - start) as usize == data.len() && out.len() < out.capacity() {
+                    break;
                 }
-                // Masked by a confused server, in two fragments.
-                2 => {
-                    let (a, b) = z.split_at(z.len() / 2);
-                    wire.extend(frame_rsv1(bin, false, true, a, Some([9, 8, 7, 6])));
-                    wire.extend(frame(cont, true, b, Some([1, 2, 3, 4])));
+                out.reserve(out.capacity());
+            }
+            assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+            out.truncate(out.len() - 4);
+            out
+        }
+
+        fn text(len: usize, seed: usize) -> Vec<u8> {
+            (0..len)
+                .map(|i| b"MSG a.b 1 5\r\nhello\r\n"[(i + seed) % 20])
+                .collect()
+        }
+
+        /// A server stream with compressed messages of every interesting size, some fragmented
+        /// (RSV1 on the first frame only, a Ping between fragments), some masked, plain messages
+        /// between them; and the NATS bytes it carries.
+        fn compressed_stream(reset: bool, sizes: &[usize]) -> (Vec<u8>, Vec<u8>) {
+            let mut c = Compress::new(Compression::new(6), false);
+            let (mut wire, mut nats) = (Vec::new(), Vec::new());
+            let bin = OpCode::Data(Data::Binary);
+            let cont = OpCode::Data(Data::Continue);
+            for (i, &len) in sizes.iter().enumerate() {
+                let data = text(len, i);
+                let z = server_deflate(&mut c, &data, reset);
+                match i % 4 {
+                    // One frame.
+                    0 => wire.extend(frame_rsv1(bin, true, true, &z, None)),
+                    // Three fragments (the middle one may be empty), a Ping in between.
+                    1 => {
+                        let (a, rest) = z.split_at(z.len() / 3);
+                        let (b, c2) = rest.split_at(rest.len() / 2);
+                        wire.extend(frame_rsv1(bin, false, true, a, None));
+                        wire.extend(frame(OpCode::Control(Control::Ping), true, b"p", None));
+                        wire.extend(frame(cont, false, b, None));
+                        wire.extend(frame(cont, true, c2, None));
+                    }
+                    // Masked by a confused server, in two fragments.
+                    2 => {
+                        let (a, b) = z.split_at(z.len() / 2);
+                        wire.extend(frame_rsv1(bin, false, true, a, Some([9, 8, 7, 6])));
+                        wire.extend(frame(cont, true, b, Some([1, 2, 3, 4])));
+                    }
+                    // The whole message in the first frame, an empty final fragment.
+                    _ => {
+                        wire.extend(frame_rsv1(bin, false, true, &z, None));
+                        wire.extend(frame(cont, true, b"", None));
+                    }
                 }
-                // The whole message in the first frame, an empty final fragment.
-                _ => {
-                    wire.extend(frame_rsv1(bin, false, true, &z, None));
-                    wire.extend(frame(cont, true, b"", None));
+                nats.extend_from_slice(&data);
+                // A plain message after each compressed one.
+                let plain = format!("PING {i}\r\n");
+                wire.extend(frame(bin, true, plain.as_bytes(), None));
+                nats.extend_from_slice(plain.as_bytes());
+            }
+            (wire, nats)
+        }
+
+        fn read_all_with(r: &mut WsRead, size: usize) -> io::Result<Vec<u8>> {
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; size];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(out);
                 }
+                out.extend_from_slice(&buf[..n]);
             }
-            nats.extend_from_slice(&data);
-            // A plain message after each compressed one.
-            let plain = format!("PING {i}\r\n");
-            wire.extend(frame(bin, true, plain.as_bytes(), None));
-            nats.extend_from_slice(plain.as_bytes());
         }
-        (wire, nats)
-    }
 
-    fn read_all_with(r: &mut WsRead, size: usize) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; size];
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                return Ok(out);
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    #[test]
-    fn compressed_messages_of_every_size_read_back() {
-        let sizes = [
-            1,
-            2,
-            63,
-            64,
-            125,
-            126,
-            127,
-            4096,
-            32767,
-            32768,
-            32769,
-            65535,
-            65536,
-            65537,
-            1 << 20,
-        ];
-        for reset in [true, false] {
-            let (wire, nats) = compressed_stream(reset, &sizes);
-            for size in [1 << 16, 7, 1 << 20] {
-                let mut r = compressed_reader(vec![wire.clone()], agreed(reset), 1 << 30);
-                let got = read_all_with(&mut r, size).unwrap();
-                assert!(got == nats, "reset {reset}, reads of {size}");
-            }
-            // In 1000-byte pieces from the network.
-            let pieces = wire.chunks(1000).map(<[u8]>::to_vec).collect();
-            let mut r = compressed_reader(pieces, agreed(reset), 1 << 30);
-            assert!(
-                read_all_with(&mut r, 4096).unwrap() == nats,
-                "reset {reset}"
-            );
-        }
-    }
-
-    #[test]
-    fn compressed_frames_split_at_every_point_give_the_same_bytes() {
-        let (wire, nats) = compressed_stream(true, &[1, 126, 300, 70, 2, 500, 64, 9]);
-        for cut in 1..wire.len() {
-            let chunks = vec![wire[..cut].to_vec(), wire[cut..].to_vec()];
-            let mut r = compressed_reader(chunks, agreed(true), 1 << 30);
-            let got = read_all_with(&mut r, 5).unwrap();
-            assert!(got == nats, "cut at {cut}");
-        }
-        let bytes = wire.iter().map(|b| vec![*b]).collect();
-        let mut r = compressed_reader(bytes, agreed(true), 1 << 30);
-        assert!(read_all_with(&mut r, 3).unwrap() == nats, "byte at a time");
-    }
-
-    #[test]
-    fn bad_compressed_frames_are_errors_never_panics() {
-        let bin = OpCode::Data(Data::Binary);
-        let mut c = Compress::new(Compression::fast(), false);
-        let good = server_deflate(&mut c, &text(5000, 0), true);
-        let kind = |wire: Vec<u8>, limit: u64| {
-            let mut r = compressed_reader(vec![wire], agreed(true), limit);
-            Error::io("reading", read_all_with(&mut r, 4096).unwrap_err()).kind()
-        };
-        // Corrupt deflate data: a reserved block type.
-        let corrupt = frame_rsv1(bin, true, true, &[0xff, 0xff, 0xff, 0xff], None);
-        assert_eq!(kind(corrupt, 1 << 30), ErrorKind::Protocol);
-        // A bomb: more than the limit once inflated.
-        let zeros = server_deflate(&mut c, &vec![0u8; 4 << 20], true);
-        assert_eq!(
-            kind(frame_rsv1(bin, true, true, &zeros, None), 1 << 20),
-            ErrorKind::Protocol
-        );
-        // RSV1 on a continuation frame, on a control frame, or without a message.
-        let mut wire = frame_rsv1(bin, false, true, &good[..10], None);
-        wire.extend(frame_rsv1(
-            OpCode::Data(Data::Continue),
-            true,
-            true,
-            &good[10..],
-            None,
-        ));
-        assert_eq!(kind(wire, 1 << 30), ErrorKind::WebSocket);
-        let ping = frame_rsv1(OpCode::Control(Control::Ping), true, true, b"", None);
-        assert_eq!(kind(ping, 1 << 30), ErrorKind::WebSocket);
-        let orphan = frame(OpCode::Data(Data::Continue), true, b"x", None);
-        assert_eq!(kind(orphan, 1 << 30), ErrorKind::WebSocket);
-        let mut twice = frame(bin, false, b"x", None);
-        twice.extend(frame(bin, true, b"y", None));
-        assert_eq!(kind(twice, 1 << 30), ErrorKind::WebSocket);
-        // Every single-byte corruption of a compressed message: an error or some bytes, and
-        // the reader ends (no panic, no endless loop).
-        for i in 0..good.len().min(400) {
-            let mut bad = good.clone();
-            bad[i] ^= 0x5a;
-            let mut r = compressed_reader(
-                vec![frame_rsv1(bin, true, true, &bad, None)],
-                agreed(true),
+        #[test]
+        fn compressed_messages_of_every_size_read_back() {
+            let sizes = [
+                1,
+                2,
+                63,
+                64,
+                125,
+                126,
+                127,
+                4096,
+                32767,
+                32768,
+                32769,
+                65535,
+                65536,
+                65537,
                 1 << 20,
-            );
-            let _ = read_all_with(&mut r, 1000);
-        }
-    }
-
-    /// Writes PING, a big compressible write and noise through a compressing writer with the
-    /// server's `max_payload` set to `max_payload`; returns, per frame, RSV1 and the inflated
-    /// (or plain) payload.
-    fn compressing_writer_frames(
-        max_payload: usize,
-        big: &[u8],
-        noise: &[u8],
-    ) -> Vec<(bool, Vec<u8>)> {
-        let sink = Sink::default();
-        let mut w = WsWrite {
-            inner: Box::new(sink.clone()),
-            frame: Vec::new(),
-            outbox: Arc::new(Mutex::new(Vec::new())),
-            closed: false,
-            deflater: Some(Deflater::new()),
-            zbuf: Vec::new(),
-            max_message: deflate::MAX_COMPRESSED_MESSAGE,
-        };
-        w.set_max_payload(max_payload);
-        w.write_all(b"PING\r\n").unwrap();
-        w.write_all(big).unwrap();
-        w.write_all(noise).unwrap();
-        let wire = sink.0.lock().clone();
-        // Decode as a server would: RSV1 frames inflate on their own (no context).
-        let mut rest = &wire[..];
-        let mut frames = Vec::new();
-        while !rest.is_empty() {
-            let mut cur = Cursor::new(rest);
-            let (hdr, len) = FrameHeader::parse(&mut cur).unwrap().unwrap();
-            assert!(hdr.is_final);
-            let start = cur.position() as usize;
-            let mut p = rest[start..start + len as usize].to_vec();
-            apply_mask(&mut p, hdr.mask.unwrap(), 0);
-            if hdr.rsv1 {
-                let mut inf = Inflater::new(agreed(true));
-                let mut buf = vec![0u8; 2 * MAX_FRAME];
-                let (_, w1) = inf.inflate(&p, &mut buf).unwrap();
-                let (_, w2) = inf.inflate(Inflater::tail(), &mut buf[w1..]).unwrap();
-                p = buf[..w1 + w2].to_vec();
+            ];
+            for reset in [true, false] {
+                let (wire, nats) = compressed_stream(reset, &sizes);
+                for size in [1 << 16, 7, 1 << 20] {
+                    let mut r = compressed_reader(vec![wire.clone()], agreed(reset), 1 << 30);
+                    let got = read_all_with(&mut r, size).unwrap();
+                    assert!(got == nats, "reset {reset}, reads of {size}");
+                }
+                // In 1000-byte pieces from the network.
+                let pieces = wire.chunks(1000).map(<[u8]>::to_vec).collect();
+                let mut r = compressed_reader(pieces, agreed(reset), 1 << 30);
+                assert!(
+                    read_all_with(&mut r, 4096).unwrap() == nats,
+                    "reset {reset}"
+                );
             }
-            frames.push((hdr.rsv1, p));
-            rest = &rest[start + len as usize..];
         }
-        frames
-    }
 
-    #[test]
-    fn writer_compresses_what_is_worth_it_within_the_servers_limit() {
-        let big = text(MAX_FRAME + 4321, 3);
-        let noise: Vec<u8> = (0..5000).map(|_| rand::random::<u8>()).collect();
-        let mut want = b"PING\r\n".to_vec();
-        want.extend_from_slice(&big);
-        want.extend_from_slice(&noise);
-        // max_payload: unknown (0), the server default, above the cap, and small.
-        for (max_payload, per_message) in [
-            (0, deflate::MAX_COMPRESSED_MESSAGE),
-            (1 << 20, deflate::MAX_COMPRESSED_MESSAGE),
-            (8 << 20, deflate::MAX_COMPRESSED_MESSAGE),
-            (2048, 2048),
-        ] {
-            let frames = compressing_writer_frames(max_payload, &big, &noise);
-            let wire: usize = frames.iter().filter(|f| f.0).map(|f| f.1.len()).sum();
-            assert!(wire > 0);
-            // PING plain, the big write compressed in messages of at most `per_message`
-            // bytes inflated, the noise plain (in as many pieces).
-            assert!(!frames[0].0 && frames[0].1 == b"PING\r\n");
-            let big_frames = big.len().div_ceil(per_message);
-            assert!(frames[1..=big_frames]
-                .iter()
-                .all(|f| f.0 && f.1.len() <= per_message));
-            assert!(frames[big_frames + 1..].iter().all(|f| !f.0));
-            let got: Vec<u8> = frames.into_iter().flat_map(|f| f.1).collect();
-            assert!(got == want, "max_payload {max_payload}");
+        #[test]
+        fn compressed_frames_split_at_every_point_give_the_same_bytes() {
+            let (wire, nats) = compressed_stream(true, &[1, 126, 300, 70, 2, 500, 64, 9]);
+            for cut in 1..wire.len() {
+                let chunks = vec![wire[..cut].to_vec(), wire[cut..].to_vec()];
+                let mut r = compressed_reader(chunks, agreed(true), 1 << 30);
+                let got = read_all_with(&mut r, 5).unwrap();
+                assert!(got == nats, "cut at {cut}");
+            }
+            let bytes = wire.iter().map(|b| vec![*b]).collect();
+            let mut r = compressed_reader(bytes, agreed(true), 1 << 30);
+            assert!(read_all_with(&mut r, 3).unwrap() == nats, "byte at a time");
+        }
+
+        #[test]
+        fn bad_compressed_frames_are_errors_never_panics() {
+            let bin = OpCode::Data(Data::Binary);
+            let mut c = Compress::new(Compression::fast(), false);
+            let good = server_deflate(&mut c, &text(5000, 0), true);
+            let kind = |wire: Vec<u8>, limit: u64| {
+                let mut r = compressed_reader(vec![wire], agreed(true), limit);
+                Error::io("reading", read_all_with(&mut r, 4096).unwrap_err()).kind()
+            };
+            // Corrupt deflate data: a reserved block type.
+            let corrupt = frame_rsv1(bin, true, true, &[0xff, 0xff, 0xff, 0xff], None);
+            assert_eq!(kind(corrupt, 1 << 30), ErrorKind::Protocol);
+            // A bomb: more than the limit once inflated.
+            let zeros = server_deflate(&mut c, &vec![0u8; 4 << 20], true);
+            assert_eq!(
+                kind(frame_rsv1(bin, true, true, &zeros, None), 1 << 20),
+                ErrorKind::Protocol
+            );
+            // RSV1 on a continuation frame, on a control frame, or without a message.
+            let mut wire = frame_rsv1(bin, false, true, &good[..10], None);
+            wire.extend(frame_rsv1(
+                OpCode::Data(Data::Continue),
+                true,
+                true,
+                &good[10..],
+                None,
+            ));
+            assert_eq!(kind(wire, 1 << 30), ErrorKind::WebSocket);
+            let ping = frame_rsv1(OpCode::Control(Control::Ping), true, true, b"", None);
+            assert_eq!(kind(ping, 1 << 30), ErrorKind::WebSocket);
+            let orphan = frame(OpCode::Data(Data::Continue), true, b"x", None);
+            assert_eq!(kind(orphan, 1 << 30), ErrorKind::WebSocket);
+            let mut twice = frame(bin, false, b"x", None);
+            twice.extend(frame(bin, true, b"y", None));
+            assert_eq!(kind(twice, 1 << 30), ErrorKind::WebSocket);
+            // Every single-byte corruption of a compressed message: an error or some bytes, and
+            // the reader ends (no panic, no endless loop).
+            for i in 0..good.len().min(400) {
+                let mut bad = good.clone();
+                bad[i] ^= 0x5a;
+                let mut r = compressed_reader(
+                    vec![frame_rsv1(bin, true, true, &bad, None)],
+                    agreed(true),
+                    1 << 20,
+                );
+                let _ = read_all_with(&mut r, 1000);
+            }
+        }
+
+        /// Writes PING, a big compressible write and noise through a compressing writer with the
+        /// server's `max_payload` set to `max_payload`; returns, per frame, RSV1 and the inflated
+        /// (or plain) payload.
+        fn compressing_writer_frames(
+            max_payload: usize,
+            big: &[u8],
+            noise: &[u8],
+        ) -> Vec<(bool, Vec<u8>)> {
+            let sink = Sink::default();
+            let mut w = WsWrite {
+                inner: Box::new(sink.clone()),
+                frame: Vec::new(),
+                outbox: Arc::new(Mutex::new(Vec::new())),
+                closed: false,
+                deflater: Some(Deflater::new()),
+                zbuf: Vec::new(),
+                max_message: deflate::MAX_COMPRESSED_MESSAGE,
+            };
+            w.set_max_payload(max_payload);
+            w.write_all(b"PING\r\n").unwrap();
+            w.write_all(big).unwrap();
+            w.write_all(noise).unwrap();
+            let wire = sink.0.lock().clone();
+            // Decode as a server would: RSV1 frames inflate on their own (no context).
+            let mut rest = &wire[..];
+            let mut frames = Vec::new();
+            while !rest.is_empty() {
+                let mut cur = Cursor::new(rest);
+                let (hdr, len) = FrameHeader::parse(&mut cur).unwrap().unwrap();
+                assert!(hdr.is_final);
+                let start = cur.position() as usize;
+                let mut p = rest[start..start + len as usize].to_vec();
+                apply_mask(&mut p, hdr.mask.unwrap(), 0);
+                if hdr.rsv1 {
+                    let mut inf = Inflater::new(agreed(true));
+                    let mut buf = vec![0u8; 2 * MAX_FRAME];
+                    let (_, w1) = inf.inflate(&p, &mut buf).unwrap();
+                    let (_, w2) = inf.inflate(Inflater::tail(), &mut buf[w1..]).unwrap();
+                    p = buf[..w1 + w2].to_vec();
+                }
+                frames.push((hdr.rsv1, p));
+                rest = &rest[start + len as usize..];
+            }
+            frames
+        }
+
+        #[test]
+        fn writer_compresses_what_is_worth_it_within_the_servers_limit() {
+            let big = text(MAX_FRAME + 4321, 3);
+            let noise: Vec<u8> = (0..5000).map(|_| rand::random::<u8>()).collect();
+            let mut want = b"PING\r\n".to_vec();
+            want.extend_from_slice(&big);
+            want.extend_from_slice(&noise);
+            // max_payload: unknown (0), the server default, above the cap, and small.
+            for (max_payload, per_message) in [
+                (0, deflate::MAX_COMPRESSED_MESSAGE),
+                (1 << 20, deflate::MAX_COMPRESSED_MESSAGE),
+                (8 << 20, deflate::MAX_COMPRESSED_MESSAGE),
+                (2048, 2048),
+            ] {
+                let frames = compressing_writer_frames(max_payload, &big, &noise);
+                let wire: usize = frames.iter().filter(|f| f.0).map(|f| f.1.len()).sum();
+                assert!(wire > 0);
+                // PING plain, the big write compressed in messages of at most `per_message`
+                // bytes inflated, the noise plain (in as many pieces).
+                assert!(!frames[0].0 && frames[0].1 == b"PING\r\n");
+                let big_frames = big.len().div_ceil(per_message);
+                assert!(frames[1..=big_frames]
+                    .iter()
+                    .all(|f| f.0 && f.1.len() <= per_message));
+                assert!(frames[big_frames + 1..].iter().all(|f| !f.0));
+                let got: Vec<u8> = frames.into_iter().flat_map(|f| f.1).collect();
+                assert!(got == want, "max_payload {max_payload}");
+            }
         }
     }
 }

@@ -14,7 +14,8 @@ use natsws::{Connection, ErrorKind, Event, Message, Options, Subscription};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Generates, for every listed case `fn name(t: Transport)`, a module `name` with the tests
-/// `tcp`, `ws` and `wss`, so a failure names the case and the transport.
+/// `tcp`, `ws` and `wss`, so a failure names the case and the transport (`wss` only with the
+/// `tls` feature).
 #[macro_export]
 macro_rules! each_transport {
     ($($case:ident),* $(,)?) => {
@@ -30,6 +31,7 @@ macro_rules! each_transport {
                     super::$case(Transport::Ws)
                 }
                 #[test]
+                #[cfg(feature = "tls")]
                 fn wss() {
                     super::$case(Transport::Wss)
                 }
