@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,12 +80,12 @@ impl JetStream {
         let headers = options.build_headers(base);
         let p = self.async_publisher()?;
         p.resend_due();
-        let deadline = deadline_after(options.timeout.unwrap_or(self.timeout));
+        let timeout = options.timeout.unwrap_or(self.timeout);
         let payload = Bytes::copy_from_slice(payload);
         let id = p.reserve(
-            deadline,
+            timeout,
             Pending {
-                subject: subject.to_string(),
+                subject: p.subject(subject),
                 headers: headers.clone(),
                 payload: payload.clone(),
                 attempts: 0,
@@ -137,7 +138,7 @@ impl JetStream {
     fn async_publisher(&self) -> Result<Arc<AsyncPublisher>> {
         let mut slot = self.publisher.lock();
         if let Some(p) = slot.as_ref() {
-            if p.window.state.lock().broken.is_none() {
+            if !p.window.is_broken.load(Ordering::Acquire) {
                 return Ok(p.clone());
             }
         }
@@ -157,6 +158,7 @@ impl JetStream {
             _hook: hook,
             window,
             nc: self.nc.clone(),
+            last_subject: Mutex::new(Arc::from("")),
         });
         *slot = Some(p.clone());
         Ok(p)
@@ -170,6 +172,9 @@ pub(crate) struct AsyncPublisher {
     _hook: DisconnectHook,
     window: Arc<Window>,
     nc: crate::Connection,
+    /// The subject of the last publish: most programs publish to one subject, which is then
+    /// kept once rather than once per outstanding publish.
+    last_subject: Mutex<Arc<str>>,
 }
 
 /// What the callers, the reader thread (acks) and the supervisor (disconnects) share.
@@ -180,6 +185,11 @@ struct Window {
     state: Mutex<AsyncState>,
     /// Signalled whenever an ack is resolved or a resend is scheduled.
     cv: Condvar,
+    /// `state.broken` is set: read without the lock on every publish.
+    is_broken: AtomicBool,
+    /// `state.retries` is not empty (kept up to date under the lock; read without it on every
+    /// publish, so a publish looks for due resends only when there are some).
+    has_retries: AtomicBool,
 }
 
 struct AsyncState {
@@ -199,7 +209,8 @@ struct AsyncState {
 }
 
 struct Pending {
-    subject: String,
+    /// Shared by consecutive publishes to the same subject (see `AsyncPublisher::subject`).
+    subject: Arc<str>,
     headers: Option<Headers>,
     payload: Bytes,
     attempts: u8,
@@ -237,6 +248,8 @@ impl Window {
                 slots_waiting: 0,
             }),
             cv: Condvar::new(),
+            is_broken: AtomicBool::new(false),
+            has_retries: AtomicBool::new(false),
         }
     }
 
@@ -249,6 +262,7 @@ impl Window {
             Err(e) => {
                 fail_all(&mut st, &e);
                 st.broken = Some(e);
+                self.is_broken.store(true, Ordering::Release);
                 true
             }
         };
@@ -297,6 +311,7 @@ impl Window {
             if p.attempts < RETRY_ATTEMPTS {
                 p.attempts += 1;
                 st.retries.push_back((now + RETRY_WAIT, id));
+                self.has_retries.store(true, Ordering::Release);
                 return true;
             }
             let e = no_stream(&p.subject);
@@ -332,7 +347,7 @@ fn fail_all(st: &mut AsyncState, e: &Error) {
     st.retries.clear();
 }
 
-type Resend = (u64, String, Option<Headers>, Bytes);
+type Resend = (u64, Arc<str>, Option<Headers>, Bytes);
 
 /// The publishes whose resend time has come.
 fn take_due(st: &mut AsyncState, now: Instant) -> Vec<Resend> {
@@ -350,10 +365,21 @@ fn take_due(st: &mut AsyncState, now: Instant) -> Vec<Resend> {
 }
 
 impl AsyncPublisher {
-    /// Takes a slot in the window (waiting for one while it is full).
-    fn reserve(&self, deadline: Instant, entry: Pending) -> Result<u64> {
+    /// `subject`, shared with the last publish's when it is the same.
+    fn subject(&self, subject: &str) -> Arc<str> {
+        let mut last = self.last_subject.lock();
+        if &**last != subject {
+            *last = Arc::from(subject);
+        }
+        last.clone()
+    }
+
+    /// Takes a slot in the window (waiting up to `timeout` for one while it is full; the clock
+    /// is read only then).
+    fn reserve(&self, timeout: Duration, entry: Pending) -> Result<u64> {
         let max = self.window.max_pending;
         let mut entry = Some(entry);
+        let mut deadline = None;
         loop {
             {
                 let mut st = self.window.state.lock();
@@ -369,6 +395,7 @@ impl AsyncPublisher {
             }
             let low = low_water(max);
             let ready = |st: &AsyncState| st.pending.len() <= low || st.broken.is_some();
+            let deadline = *deadline.get_or_insert_with(|| deadline_after(timeout));
             self.window.state.lock().slots_waiting += 1;
             let freed = self.wait(deadline, ready);
             let mut st = self.window.state.lock();
@@ -389,12 +416,28 @@ impl AsyncPublisher {
         headers: Option<&Headers>,
         payload: &Bytes,
     ) -> Result<()> {
-        let reply = format!("{}{id}", self.window.prefix);
+        let prefix = self.window.prefix.as_bytes();
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(id).as_bytes();
+        // The reply subject is built on the stack (no allocation per publish).
+        let mut buf = [0u8; 128];
+        let n = prefix.len() + digits.len();
+        let on_stack = (n <= buf.len())
+            .then(|| {
+                buf[..prefix.len()].copy_from_slice(prefix);
+                buf[prefix.len()..n].copy_from_slice(digits);
+                std::str::from_utf8(&buf[..n]).ok()
+            })
+            .flatten();
+        let reply = match on_stack {
+            Some(r) => std::borrow::Cow::Borrowed(r),
+            None => std::borrow::Cow::Owned(format!("{}{id}", self.window.prefix)),
+        };
         match headers {
             None => self.nc.publish_with_reply(subject, &reply, payload),
             Some(h) => self.nc.publish_message(
                 &Message::new(subject, payload.clone())
-                    .with_reply(reply)
+                    .with_reply(reply.into_owned())
                     .with_headers(h.clone()),
             ),
         }
@@ -404,11 +447,15 @@ impl AsyncPublisher {
     /// a resend is scheduled.
     fn resend_due(&self) {
         let due = {
-            let mut st = self.window.state.lock();
-            if st.retries.is_empty() {
+            if !self.window.has_retries.load(Ordering::Acquire) {
                 return;
             }
-            take_due(&mut st, Instant::now())
+            let mut st = self.window.state.lock();
+            let due = take_due(&mut st, Instant::now());
+            self.window
+                .has_retries
+                .store(!st.retries.is_empty(), Ordering::Release);
+            due
         };
         self.resend(due);
     }
@@ -539,7 +586,7 @@ mod tests {
         w.state.lock().pending.insert(
             id,
             Pending {
-                subject: "orders".to_string(),
+                subject: "orders".into(),
                 headers: None,
                 payload: Bytes::from_static(b"x"),
                 attempts: 0,
@@ -597,7 +644,7 @@ mod tests {
             assert!(take_due(&mut st, t0).is_empty(), "not due yet");
             let due = take_due(&mut st, t0 + RETRY_WAIT);
             assert_eq!(due.len(), 1);
-            assert_eq!((due[0].0, due[0].1.as_str()), (1, "orders"));
+            assert_eq!((due[0].0, &*due[0].1), (1, "orders"));
         }
         w.on_delivery(Ok(no_responders(&w, 1)));
         let e = outcome(&w, 1).unwrap().unwrap_err();
