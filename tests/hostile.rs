@@ -211,6 +211,39 @@ fn bad_header_block_drops_one_message_not_the_connection() {
     h.join().unwrap();
 }
 
+#[test]
+fn messages_before_a_malformed_operation_are_delivered() {
+    let (url, h) = fake(|mut s| {
+        handshake(&mut s);
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap(); // SUB a 1
+        let sid = line.trim_end().rsplit(' ').next().unwrap().to_string();
+        line.clear();
+        r.read_line(&mut line).unwrap(); // PING (flush)
+        s.write_all(b"PONG\r\n").unwrap();
+        // Two good messages and a bad operation, in one write: one read for the client.
+        let burst = format!("MSG a {sid} 2\r\nm1\r\nMSG a {sid} 2\r\nm2\r\nHELLO there\r\n");
+        s.write_all(burst.as_bytes()).unwrap();
+        let mut b = [0u8; 1024];
+        while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+    });
+    let nc = quick().connect(url.as_str()).unwrap();
+    let sub = nc.subscribe("a").unwrap();
+    nc.flush().unwrap();
+    let reason = nc.closed_timeout(WAIT).expect("closed in time");
+    assert_eq!(reason.expect("on an error").kind(), ErrorKind::Protocol);
+    let got: Vec<_> = sub.try_iter().map(|m| m.payload).collect();
+    assert_eq!(got, [&b"m1"[..], &b"m2"[..]]);
+    assert_eq!(
+        sub.pending(),
+        (0, 0),
+        "nothing is counted as pending that never came"
+    );
+    drop(nc);
+    h.join().unwrap();
+}
+
 /// A fake HTTP server for the WebSocket upgrade.
 fn fake_http(response: &'static str) -> (String, JoinHandle<()>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

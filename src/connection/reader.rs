@@ -63,7 +63,12 @@ fn read_loop(
             let mut table = None;
             let control = loop {
                 let data = rb.data();
-                match proto::parse(&data[pos..], &limits)? {
+                let parsed = match proto::parse(&data[pos..], &limits) {
+                    Ok(p) => p,
+                    // What came before the bad operation still reaches its subscriptions.
+                    Err(e) => break Next::Fail(e),
+                };
+                match parsed {
                     Parsed::Op(op, n) => {
                         if log::log_enabled!(log::Level::Trace) {
                             trace_in(&data[pos..pos + n]);
@@ -98,6 +103,7 @@ fn read_loop(
                     }
                 }
                 Next::Read(need) => break need,
+                Next::Fail(e) => return Err(e),
             }
         };
         let n = rb
@@ -115,6 +121,8 @@ enum Next {
     Handle(Control),
     /// An incomplete operation, of this many bytes in all.
     Read(usize),
+    /// A malformed operation: the connection fails.
+    Fail(Error),
 }
 
 /// Counts of what the current read delivered, added to the connection's statistics once per
