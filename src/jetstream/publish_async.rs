@@ -258,7 +258,7 @@ impl Window {
     fn on_delivery(&self, d: Result<Message>) {
         let mut st = self.state.lock();
         let changed = match d {
-            Ok(m) => self.route(&mut st, m, Instant::now()),
+            Ok(m) => self.route(&mut st, m, Instant::now),
             Err(e) => {
                 fail_all(&mut st, &e);
                 st.broken = Some(e);
@@ -295,8 +295,9 @@ impl Window {
         self.cv.notify_all();
     }
 
-    /// Takes in a reply; `true` if it changed anything.
-    fn route(&self, st: &mut AsyncState, m: Message, now: Instant) -> bool {
+    /// Takes in a reply; `true` if it changed anything. The clock (`now`) is read only for a
+    /// resend.
+    fn route(&self, st: &mut AsyncState, m: Message, now: impl FnOnce() -> Instant) -> bool {
         let Some(id) = m
             .subject
             .strip_prefix(self.prefix.as_str())
@@ -310,7 +311,7 @@ impl Window {
             };
             if p.attempts < RETRY_ATTEMPTS {
                 p.attempts += 1;
-                st.retries.push_back((now + RETRY_WAIT, id));
+                st.retries.push_back((now() + RETRY_WAIT, id));
                 self.has_retries.store(true, Ordering::Release);
                 return true;
             }
@@ -639,7 +640,7 @@ mod tests {
         let t0 = Instant::now();
         for attempt in 1..=RETRY_ATTEMPTS {
             let mut st = w.state.lock();
-            assert!(w.route(&mut st, no_responders(&w, 1), t0));
+            assert!(w.route(&mut st, no_responders(&w, 1), || t0));
             assert_eq!(st.pending[&1].attempts, attempt);
             assert!(take_due(&mut st, t0).is_empty(), "not due yet");
             let due = take_due(&mut st, t0 + RETRY_WAIT);
@@ -657,7 +658,7 @@ mod tests {
         let w = window(10);
         sent(&w, 1, true);
         let t0 = Instant::now();
-        w.route(&mut w.state.lock(), no_responders(&w, 1), t0);
+        w.route(&mut w.state.lock(), no_responders(&w, 1), || t0);
         w.on_delivery(ack(&w, 1, 3));
         assert!(take_due(&mut w.state.lock(), t0 + RETRY_WAIT).is_empty());
     }
@@ -668,7 +669,7 @@ mod tests {
         sent(&w, 1, true);
         sent(&w, 2, true);
         sent(&w, 3, false);
-        w.route(&mut w.state.lock(), no_responders(&w, 2), Instant::now());
+        w.route(&mut w.state.lock(), no_responders(&w, 2), Instant::now);
         w.on_delivery(ack(&w, 1, 1));
         w.lost(&Error::new(ErrorKind::Disconnected, "gone"));
         let st = w.state.lock();
