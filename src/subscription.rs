@@ -132,8 +132,13 @@ impl Subscription {
             return Err(e.clone());
         }
         let c = &self.counters;
-        if report_drops {
-            let dropped = c.dropped.load(Ordering::Relaxed);
+        // Plain loads in the common case; the swap only when there is something to report.
+        let dropped = if report_drops {
+            c.dropped.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        if dropped > c.dropped_reported.load(Ordering::Relaxed) {
             let reported = c.dropped_reported.swap(dropped, Ordering::Relaxed);
             if dropped > reported {
                 return Err(Error::new(
@@ -162,6 +167,8 @@ impl Subscription {
             if let Some(m) = self.next_taken() {
                 return Ok(m);
             }
+            // About to wait for messages: what was left to send lazily (acks) goes now.
+            self.handle.shared.outbound.send_lazy();
             let got = match until {
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(d) => self.rx.recv_deadline(d),

@@ -12,7 +12,8 @@
 //! Nothing here touches a socket or starts a thread; the tests drive it directly.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use parking_lot::Condvar;
@@ -104,6 +105,22 @@ impl Batch {
     }
 }
 
+/// How a publish gets to the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Send {
+    /// The writer sends it (woken if parked).
+    Writer,
+    /// The caller would rather write itself than wake a parked writer (requests, replies).
+    Direct,
+    /// No hurry (acks): a parked writer sends it within [`LAZY_DELAY`], or with whatever is
+    /// sent next, or when a subscription of the connection is about to wait for messages.
+    /// A stream of acks then costs a write per batch, not a wake-up per ack.
+    Lazy,
+}
+
+/// The longest a lazy publish waits for company.
+pub(crate) const LAZY_DELAY: Duration = Duration::from_millis(1);
+
 /// What a publisher should do after queueing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Queued {
@@ -134,6 +151,9 @@ struct Queue {
     unsent: Batch,
     /// The writer is parked and must be woken for new bytes.
     writer_idle: bool,
+    /// Everything queued since the writer last took the queue is lazy (acks): it need not be
+    /// sent before this time plus [`LAZY_DELAY`], unless something else is sent first.
+    lazy_since: Option<Instant>,
     /// The transport has bytes of its own to send (a WebSocket pong, TLS records, bytes a
     /// write with a deadline left pending).
     kicked: bool,
@@ -152,6 +172,8 @@ struct Queue {
 /// The queue, its lock and its two condvars (work for the writer, space for publishers).
 pub(crate) struct Outbound {
     q: Ordered<Queue>,
+    /// Mirrors `q.lazy_since.is_some()`, for a check without the lock.
+    lazy: AtomicBool,
     work: Condvar,
     space: Condvar,
     write_buffer: usize,
@@ -166,6 +188,7 @@ impl Outbound {
         flush_timeout: Duration,
     ) -> Outbound {
         Outbound {
+            lazy: AtomicBool::new(false),
             q: Ordered::new(
                 Rank::Outbound,
                 Queue {
@@ -173,6 +196,7 @@ impl Outbound {
                     down: true,
                     unsent: Batch::default(),
                     writer_idle: false,
+                    lazy_since: None,
                     kicked: false,
                     closing: false,
                     error: None,
@@ -192,9 +216,20 @@ impl Outbound {
 
     #[inline]
     fn wake(&self, q: &mut Queue) {
+        if q.lazy_since.take().is_some() {
+            self.lazy.store(false, Ordering::Relaxed);
+        }
         if q.writer_idle {
             q.writer_idle = false;
             self.work.notify_one();
+        }
+    }
+
+    /// Has the writer send lazy bytes now, if any wait (a reader about to wait for messages
+    /// sends the acks it made first).
+    pub(crate) fn send_lazy(&self) {
+        if self.lazy.load(Ordering::Relaxed) {
+            self.wake_writer();
         }
     }
 
@@ -242,12 +277,12 @@ impl Outbound {
     /// Queues a publish of `need` bytes at most (headers and payload included) encoded by `f`.
     /// Blocks only while the buffer is full (back-pressure), at most `wait` (`None`:
     /// `flush_timeout`; a request passes what is left of its own deadline).
-    /// `direct`: the caller would rather write itself than wake a parked writer.
+    /// `mode`: see [`Send`].
     pub(crate) fn publish(
         &self,
         need: usize,
         payload_len: usize,
-        direct: bool,
+        mode: Send,
         wait: Option<Duration>,
         f: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Queued> {
@@ -299,8 +334,19 @@ impl Outbound {
         }
         q.out_msgs += 1;
         q.out_bytes += payload_len as u64;
-        if direct && q.writer_idle && !q.down {
-            return Ok(Queued::Direct);
+        match mode {
+            Send::Direct if q.writer_idle && !q.down => return Ok(Queued::Direct),
+            Send::Lazy if q.writer_idle && !q.down && (q.lazy_since.is_some() || start == 0) => {
+                // Only lazy bytes are waiting: the writer sends them within LAZY_DELAY, or
+                // with whatever comes next. It is told once, to wait with that deadline.
+                if q.lazy_since.is_none() {
+                    q.lazy_since = Some(Instant::now());
+                    self.lazy.store(true, Ordering::Relaxed);
+                    self.work.notify_one();
+                }
+                return Ok(Queued::Writer);
+            }
+            _ => {}
         }
         self.wake(&mut q);
         Ok(Queued::Writer)
@@ -336,7 +382,11 @@ impl Outbound {
     pub(crate) fn wait_for_work(&self, spare: &mut Batch) -> bool {
         let mut q = self.q.lock();
         let idle = |q: &Queue| {
-            q.batch.is_empty() && !q.kicked && !q.closing && q.error.is_none() && !q.down
+            (q.batch.is_empty() || q.lazy_since.is_some())
+                && !q.kicked
+                && !q.closing
+                && q.error.is_none()
+                && !q.down
         };
         if idle(&q) {
             q.batch.shrink_idle();
@@ -344,7 +394,16 @@ impl Outbound {
         }
         while idle(&q) {
             q.writer_idle = true;
-            q.wait(&self.work);
+            match q.lazy_since {
+                None => q.wait(&self.work),
+                Some(t) => {
+                    let due = t + LAZY_DELAY;
+                    if Instant::now() >= due {
+                        break;
+                    }
+                    q.wait_until(&self.work, due);
+                }
+            }
         }
         q.writer_idle = false;
         q.error.is_none() && !q.down
@@ -358,6 +417,9 @@ impl Outbound {
             return Take::Stop;
         }
         q.kicked = false;
+        if q.lazy_since.take().is_some() {
+            self.lazy.store(false, Ordering::Relaxed);
+        }
         if q.closing && q.batch.is_empty() {
             return Take::Close;
         }
@@ -376,6 +438,9 @@ impl Outbound {
             return false;
         }
         q.kicked = false;
+        if q.lazy_since.take().is_some() {
+            self.lazy.store(false, Ordering::Relaxed);
+        }
         std::mem::swap(&mut q.batch, into);
         if q.space_waiters > 0 {
             self.space.notify_all();
@@ -510,7 +575,7 @@ mod tests {
     }
 
     fn publish(o: &Outbound, subject: &str, payload: &[u8]) {
-        o.publish(64 + payload.len(), payload.len(), false, None, |b| {
+        o.publish(64 + payload.len(), payload.len(), Send::Writer, None, |b| {
             encode::publish(b, subject, None, None, payload)
         })
         .unwrap();
@@ -589,14 +654,14 @@ mod tests {
         let o = Outbound::new(1 << 20, 100, Duration::from_millis(10));
         publish(&o, "a", &[0; 20]);
         let e = o
-            .publish(200, 100, false, None, |b| {
+            .publish(200, 100, Send::Writer, None, |b| {
                 encode::publish(b, "a", None, None, &[0; 100])
             })
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BufferFull);
         let off = Outbound::new(1 << 20, 0, Duration::from_millis(10));
         let e = off
-            .publish(10, 1, false, None, |b| {
+            .publish(10, 1, Send::Writer, None, |b| {
                 encode::publish(b, "a", None, None, b"x")
             })
             .unwrap_err();
@@ -610,7 +675,7 @@ mod tests {
         publish(&o, "a", &[0; 32]);
         let start = std::time::Instant::now();
         let e = o
-            .publish(40, 1, false, None, |b| {
+            .publish(40, 1, Send::Writer, None, |b| {
                 encode::publish(b, "a", None, None, b"x")
             })
             .unwrap_err();
@@ -646,7 +711,7 @@ mod tests {
         let o = up();
         // The writer is not parked: the publisher leaves it to the writer.
         let q = o
-            .publish(10, 1, true, None, |b| {
+            .publish(10, 1, Send::Direct, None, |b| {
                 encode::publish(b, "a", None, None, b"x")
             })
             .unwrap();
@@ -671,7 +736,7 @@ mod tests {
         publish(&o, "a", b"x");
         assert!(o.fail(Error::new(ErrorKind::Closed, "closed")) > 0);
         let e = o
-            .publish(10, 1, false, None, |b| {
+            .publish(10, 1, Send::Writer, None, |b| {
                 encode::publish(b, "a", None, None, b"x")
             })
             .unwrap_err();
@@ -679,5 +744,64 @@ mod tests {
         assert_eq!(o.control(|_| {}).unwrap_err().kind(), ErrorKind::Closed);
         assert!(!o.wait_for_work(&mut Batch::default()));
         assert_eq!(o.take(&mut Batch::default()), Take::Stop);
+    }
+
+    fn lazy(o: &Outbound) -> Queued {
+        o.publish(10, 1, Send::Lazy, None, |b| {
+            encode::publish(b, "ack", None, None, b"+")
+        })
+        .unwrap()
+    }
+
+    /// A writer thread's first wait: returns what `wait_for_work` returned, and the batch.
+    fn writer_wakes(o: &std::sync::Arc<Outbound>) -> bool {
+        let o2 = o.clone();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let woke = o2.wait_for_work(&mut Batch::default());
+            let _ = tx.send(woke);
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the writer must not wait for ever on lazy bytes")
+    }
+
+    #[test]
+    fn lazy_bytes_wait_for_company_or_a_millisecond_never_for_ever() {
+        let o = std::sync::Arc::new(up());
+        // Park the writer (idle), then queue lazily: not woken for work, but told the deadline.
+        assert_eq!(o.take(&mut Batch::default()), Take::Write);
+        o.q.lock().writer_idle = true;
+        assert_eq!(lazy(&o), Queued::Writer);
+        assert_eq!(lazy(&o), Queued::Writer);
+        assert!(o.lazy.load(Ordering::Relaxed));
+        assert!(o.q.lock().writer_idle, "still parked");
+        // Its wait ends by the deadline, and it takes both acks in one batch.
+        assert!(writer_wakes(&o));
+        let mut b = Batch::default();
+        assert_eq!(o.take(&mut b), Take::Write);
+        assert_eq!(b.bytes, b"PUB ack 1\r\n+\r\nPUB ack 1\r\n+\r\n");
+        assert!(!o.lazy.load(Ordering::Relaxed), "taken: nothing lazy waits");
+    }
+
+    #[test]
+    fn anything_else_sent_takes_the_lazy_bytes_along_at_once() {
+        let o = up();
+        assert_eq!(o.take(&mut Batch::default()), Take::Write);
+        o.q.lock().writer_idle = true;
+        lazy(&o);
+        // A plain publish wakes the writer for everything; no deadline is left behind.
+        publish(&o, "a", b"x");
+        assert!(!o.q.lock().writer_idle);
+        assert!(o.q.lock().lazy_since.is_none());
+        assert!(!o.lazy.load(Ordering::Relaxed));
+        // send_lazy wakes a parked writer only when lazy bytes wait.
+        let mut b = Batch::default();
+        assert_eq!(o.take(&mut b), Take::Write);
+        o.q.lock().writer_idle = true;
+        o.send_lazy();
+        assert!(o.q.lock().writer_idle, "nothing lazy: left parked");
+        lazy(&o);
+        o.send_lazy();
+        assert!(!o.q.lock().writer_idle, "woken for the lazy bytes");
     }
 }

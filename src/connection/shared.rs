@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::connection::hooks::DisconnectHooks;
 use crate::connection::lifecycle::{Lifecycle, Refused, State, Transition};
 use crate::connection::lock_order::{Ordered, Rank};
-use crate::connection::outbound::{Batch, Outbound, Queued};
+use crate::connection::outbound::{Batch, Outbound, Queued, Send};
 use crate::connection::table::{Delivery, SubCounters, Table};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
@@ -143,7 +143,14 @@ impl Shared {
         headers: Option<&Headers>,
         payload: &[u8],
     ) -> Result<()> {
-        self.publish_inner(subject, reply, headers, payload, false, None)
+        self.publish_inner(subject, reply, headers, payload, Send::Writer, None)
+    }
+
+    /// Like [`publish`](Shared::publish), for what is in no hurry (JetStream acks): see
+    /// [`Send::Lazy`].
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn publish_lazy(&self, subject: &str, payload: &[u8]) -> Result<()> {
+        self.publish_inner(subject, None, None, payload, Send::Lazy, None)
     }
 
     /// Like [`publish`](Shared::publish), for a request or a reply, where latency matters:
@@ -163,7 +170,7 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<()> {
         let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        self.publish_inner(subject, reply, headers, payload, true, wait)
+        self.publish_inner(subject, reply, headers, payload, Send::Direct, wait)
             .map_err(|e| match (e.kind(), deadline) {
                 (ErrorKind::BufferFull, Some(_)) => Error::new(
                     ErrorKind::Timeout,
@@ -180,7 +187,7 @@ impl Shared {
         reply: Option<&str>,
         headers: Option<&Headers>,
         payload: &[u8],
-        urgent: bool,
+        mode: Send,
         wait: Option<Duration>,
     ) -> Result<()> {
         subject::validate_publish(subject)?;
@@ -207,7 +214,7 @@ impl Shared {
         let need = subject.len() + reply.map_or(0, str::len) + hlen + payload.len() + 40;
         let queued = self
             .outbound
-            .publish(need, payload.len(), urgent, wait, |b| {
+            .publish(need, payload.len(), mode, wait, |b| {
                 encode::publish(b, subject, reply, headers, payload)
             })?;
         if queued == Queued::Direct {

@@ -38,7 +38,6 @@ pub(crate) struct SubCounters {
     pub(crate) queued_bytes: AtomicU64,
     /// Messages queued so far.
     pub(crate) queued_msgs: AtomicU64,
-    pub(crate) dropped: AtomicU64,
     /// When the first message arrived (set once by the reader thread).
     pub(crate) first_at: std::sync::OnceLock<std::time::Instant>,
     pub(crate) slow: AtomicBool,
@@ -46,6 +45,9 @@ pub(crate) struct SubCounters {
     /// Messages and bytes handed out by the subscription.
     pub(crate) taken_msgs: AtomicU64,
     pub(crate) taken_bytes: AtomicU64,
+    /// Messages dropped past the pending limits. The reader writes it only when it drops, and
+    /// `next_timeout` reads it on every call: it lives on the subscription's line.
+    pub(crate) dropped: AtomicU64,
     /// Drops already reported to the reader of the subscription as `SlowConsumer`.
     pub(crate) dropped_reported: AtomicU64,
 }

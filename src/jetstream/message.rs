@@ -296,7 +296,9 @@ impl JsMessage {
         }
         let payload = kind.payload();
         let r = match sync {
-            None => self.nc.publish(reply, &payload),
+            // Sent with the next write or within a millisecond: a stream of acks costs a write
+            // per batch, not a wake-up of the writer thread per ack.
+            None => self.nc.handle.shared.publish_lazy(reply, &payload),
             Some(t) => self.nc.request_timeout(reply, &payload, t).map(|_| ()),
         };
         if terminal {
