@@ -175,20 +175,19 @@ impl Subscription {
             };
             match got {
                 Ok(Delivery::Batch(b)) => self.taken.lock().batches.push_back(b),
-                other => break other,
+                Ok(Delivery::Err(e)) => return Err(e),
+                Err(e) => break e,
             }
         };
         match got {
-            Ok(Delivery::Batch(_)) => unreachable!("batches are queued above"),
-            Ok(Delivery::Err(e)) => Err(e),
-            Err(RecvTimeoutError::Timeout) if first_due.is_some_and(|fd| Instant::now() >= fd) => {
+            RecvTimeoutError::Timeout if first_due.is_some_and(|fd| Instant::now() >= fd) => {
                 Err(self.expire())
             }
-            Err(RecvTimeoutError::Timeout) => Err(Error::new(
+            RecvTimeoutError::Timeout => Err(Error::new(
                 ErrorKind::Timeout,
                 format!("no message on '{}' in time", self.subject),
             )),
-            Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
+            RecvTimeoutError::Disconnected => Err(self.ended()),
         }
     }
 
