@@ -216,12 +216,18 @@ impl Outbound {
 
     #[inline]
     fn wake(&self, q: &mut Queue) {
-        if q.lazy_since.take().is_some() {
-            self.lazy.store(false, Ordering::Relaxed);
-        }
+        self.clear_lazy(q);
         if q.writer_idle {
             q.writer_idle = false;
             self.work.notify_one();
+        }
+    }
+
+    /// Nothing lazy waits any more (the queue was taken, or the writer woken for it all).
+    #[inline]
+    fn clear_lazy(&self, q: &mut Queue) {
+        if q.lazy_since.take().is_some() {
+            self.lazy.store(false, Ordering::Relaxed);
         }
     }
 
@@ -417,9 +423,7 @@ impl Outbound {
             return Take::Stop;
         }
         q.kicked = false;
-        if q.lazy_since.take().is_some() {
-            self.lazy.store(false, Ordering::Relaxed);
-        }
+        self.clear_lazy(&mut q);
         if q.closing && q.batch.is_empty() {
             return Take::Close;
         }
@@ -438,9 +442,7 @@ impl Outbound {
             return false;
         }
         q.kicked = false;
-        if q.lazy_since.take().is_some() {
-            self.lazy.store(false, Ordering::Relaxed);
-        }
+        self.clear_lazy(&mut q);
         std::mem::swap(&mut q.batch, into);
         if q.space_waiters > 0 {
             self.space.notify_all();
@@ -753,7 +755,7 @@ mod tests {
         .unwrap()
     }
 
-    /// A writer thread's first wait: returns what `wait_for_work` returned, and the batch.
+    /// A writer thread's first wait, bounded by the test: what `wait_for_work` returned.
     fn writer_wakes(o: &std::sync::Arc<Outbound>) -> bool {
         let o2 = o.clone();
         let (tx, rx) = crossbeam_channel::bounded(1);
