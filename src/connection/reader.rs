@@ -60,42 +60,17 @@ fn read_loop(
         // Bytes of `rb.data()` parsed and not yet handed out.
         let mut pos = 0;
         let need = loop {
-            let mut table = None;
-            let control = loop {
-                let data = rb.data();
-                let parsed = match proto::parse(&data[pos..], &limits) {
-                    Ok(p) => p,
-                    // What came before the bad operation still reaches its subscriptions.
-                    Err(e) => break Next::Fail(e),
-                };
-                match parsed {
-                    Parsed::Op(op, n) => {
-                        if log::log_enabled!(log::Level::Trace) {
-                            trace_in(&data[pos..pos + n]);
-                        }
-                        pos += n;
-                        match op {
-                            ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
-                                let t = table.get_or_insert_with(|| shared.table.lock());
-                                let dispatch =
-                                    deliver(shared, t, data, op, sub_limits, &mut out, &mut stats);
-                                if let Some((f, msg)) = dispatch {
-                                    // The table is released: the callback may take its layer's
-                                    // locks.
-                                    table = None;
-                                    f.call(Ok(msg));
-                                }
-                            }
-                            other => break Next::Handle(Control::from(other)),
-                        }
-                    }
-                    // `need` counts from `pos`, the front of the buffer once handed out.
-                    Parsed::Incomplete { need } => break Next::Read(need),
-                }
-            };
-            drop(table);
+            let next = parse_messages(
+                shared,
+                rb.data(),
+                &mut pos,
+                &limits,
+                sub_limits,
+                &mut out,
+                &mut stats,
+            );
             hand_out(shared, rb, &mut pos, &mut out, &mut stats);
-            match control {
+            match next {
                 Next::Handle(c) => {
                     if handle(shared, c)? {
                         limits = readbuf::limits(shared);
@@ -111,6 +86,44 @@ fn read_loop(
             .map_err(|e| Error::io("reading from the server", e))?;
         if n == 0 {
             return Ok(());
+        }
+    }
+}
+
+/// Parses `data` from `*pos` on, routing messages into `out` under one hold of the table lock,
+/// until an operation other than a message, an incomplete operation or a malformed one.
+fn parse_messages(
+    shared: &Arc<Shared>,
+    data: &[u8],
+    pos: &mut usize,
+    limits: &proto::Limits,
+    sub_limits: Limits,
+    out: &mut Collector,
+    stats: &mut Stats,
+) -> Next {
+    let mut table = None;
+    loop {
+        let (op, n) = match proto::parse(&data[*pos..], limits) {
+            Ok(Parsed::Op(op, n)) => (op, n),
+            // `need` counts from `pos`, the front of the buffer once handed out.
+            Ok(Parsed::Incomplete { need }) => return Next::Read(need),
+            // What came before the bad operation still reaches its subscriptions.
+            Err(e) => return Next::Fail(e),
+        };
+        if log::log_enabled!(log::Level::Trace) {
+            trace_in(&data[*pos..*pos + n]);
+        }
+        *pos += n;
+        match op {
+            ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
+                let t = table.get_or_insert_with(|| shared.table.lock());
+                if let Some((f, msg)) = deliver(shared, t, data, op, sub_limits, out, stats) {
+                    // The table is released: the callback may take its layer's locks.
+                    table = None;
+                    f.call(Ok(msg));
+                }
+            }
+            other => return Next::Handle(Control::from(other)),
         }
     }
 }
@@ -232,7 +245,7 @@ fn deliver(
         let headers = match headers.map(Headers::parse).transpose() {
             Ok(h) => h,
             Err(e) => {
-                bad_headers(shared, subject, e);
+                drop_message(shared, subject, e);
                 return None;
             }
         };
@@ -254,7 +267,7 @@ fn deliver(
     let Some(entry) = Entry::locate(data, subject, reply, headers, payload) else {
         // Longer subjects than the control-line limit allows: the parser refuses them first.
         let e = Error::new(ErrorKind::Protocol, "a message too long to queue");
-        bad_headers(shared, subject, e);
+        drop_message(shared, subject, e);
         return None;
     };
     if let Routed::Dropped(Some((subject, dropped))) = table.route(sid, entry, limits, out) {
@@ -271,7 +284,7 @@ fn deliver(
 }
 
 /// One unreadable message spoils itself, not the connection: dropped and reported.
-fn bad_headers(shared: &Shared, subject: &str, e: Error) {
+fn drop_message(shared: &Shared, subject: &str, e: Error) {
     log::warn!("dropping a message on '{subject}': {e:#}");
     shared.emit(Event::ServerError { error: e });
 }
