@@ -99,15 +99,14 @@ impl Connection {
 impl Shared {
     /// Registers a dispatch subscription and sends SUB (holding the table, as `subscribe`).
     pub(crate) fn subscribe_dispatch(&self, subject: &str, f: Dispatch) -> Result<u64> {
-        crate::subject::validate_subscribe(subject)?;
-        self.may_subscribe()?;
-        let sid = self.next_sid();
-        let mut table = self.table.lock();
-        table.add_dispatch(sid, subject, f);
-        if let Err(e) = self.send_control(|b| encode::sub(b, subject, None, sid)) {
-            table.remove_dispatch(sid);
-            return Err(e);
-        }
+        let (sid, ()) = self.add_subscription(
+            subject,
+            None,
+            |table, sid| table.add_dispatch(sid, subject, f),
+            |table, sid| {
+                table.remove_dispatch(sid);
+            },
+        )?;
         Ok(sid)
     }
 

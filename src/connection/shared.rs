@@ -316,6 +316,26 @@ impl Shared {
         subject: &str,
         queue: Option<&str>,
     ) -> Result<(u64, Receiver<Delivery>, Arc<SubCounters>)> {
+        let (sid, (rx, counters)) = self.add_subscription(
+            subject,
+            queue,
+            |table, sid| table.add(sid, subject, queue),
+            |table, sid| table.unsubscribe(sid, None),
+        )?;
+        Ok((sid, rx, counters))
+    }
+
+    /// What every kind of subscription does to start: checks the subject, the queue group and
+    /// the state, adds the table entry (`add`) and sends SUB holding the table, so that no
+    /// message for the new sid can arrive before its entry; `remove` takes the entry back if
+    /// SUB cannot be queued.
+    pub(crate) fn add_subscription<T>(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        add: impl FnOnce(&mut Table, u64) -> T,
+        remove: impl FnOnce(&mut Table, u64),
+    ) -> Result<(u64, T)> {
         subject::validate_subscribe(subject)?;
         if let Some(q) = queue {
             subject::validate_queue(q)?;
@@ -323,16 +343,16 @@ impl Shared {
         self.may_subscribe()?;
         let sid = self.next_sid();
         let mut table = self.table.lock();
-        let (rx, counters) = table.add(sid, subject, queue);
+        let added = add(&mut table, sid);
         if let Err(e) = self.send_control(|b| encode::sub(b, subject, queue, sid)) {
-            table.unsubscribe(sid, None);
+            remove(&mut table, sid);
             return Err(e);
         }
-        Ok((sid, rx, counters))
+        Ok((sid, added))
     }
 
     /// New subscriptions are refused while draining and once closed.
-    pub(crate) fn may_subscribe(&self) -> Result<()> {
+    fn may_subscribe(&self) -> Result<()> {
         match self.state() {
             State::Draining => Err(Error::new(
                 ErrorKind::Draining,
