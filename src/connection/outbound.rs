@@ -112,14 +112,20 @@ pub(crate) enum Send {
     Writer,
     /// The caller would rather write itself than wake a parked writer (requests, replies).
     Direct,
-    /// No hurry (acks): a parked writer sends it within [`LAZY_DELAY`], or with whatever is
-    /// sent next, or when a subscription of the connection is about to wait for messages.
-    /// A stream of acks then costs a write per batch, not a wake-up per ack.
+    /// No hurry (acks, pipelined JetStream publishes): a parked writer sends it within
+    /// [`LAZY_DELAY`], or once [`LAZY_BYTES`] are queued, or with whatever is sent next, or
+    /// when a caller is about to wait for what it brings ([`Outbound::send_lazy`]: a
+    /// subscription about to wait for messages, a publisher about to wait for acks). A stream
+    /// of them then costs a write per batch, not a wake-up of the writer per message.
     Lazy,
 }
 
 /// The longest a lazy publish waits for company.
 pub(crate) const LAZY_DELAY: Duration = Duration::from_millis(1);
+
+/// Queued bytes at which lazy publishes stop waiting for company: a batch this big is worth
+/// a write of its own.
+pub(crate) const LAZY_BYTES: usize = 64 * 1024;
 
 /// What a publisher should do after queueing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +348,12 @@ impl Outbound {
         q.out_bytes += payload_len as u64;
         match mode {
             Send::Direct if q.writer_idle && !q.down => return Ok(Queued::Direct),
-            Send::Lazy if q.writer_idle && !q.down && (q.lazy_since.is_some() || start == 0) => {
+            Send::Lazy
+                if q.writer_idle
+                    && !q.down
+                    && (q.lazy_since.is_some() || start == 0)
+                    && q.batch.len() < LAZY_BYTES =>
+            {
                 // Only lazy bytes are waiting: the writer sends them within LAZY_DELAY, or
                 // with whatever comes next. It is told once, to wait with that deadline.
                 if q.lazy_since.is_none() {
@@ -805,5 +816,28 @@ mod tests {
         lazy(&o);
         o.send_lazy();
         assert!(!o.q.lock().writer_idle, "woken for the lazy bytes");
+    }
+
+    #[test]
+    fn lazy_bytes_stop_waiting_once_a_batch_is_worth_a_write() {
+        let o = up();
+        assert_eq!(o.take(&mut Batch::default()), Take::Write);
+        o.q.lock().writer_idle = true;
+        let each = b"PUB ack 1\r\n+\r\n".len();
+        let mut queued = 0;
+        while queued + each < LAZY_BYTES {
+            lazy(&o);
+            queued += each;
+            assert!(
+                o.q.lock().writer_idle,
+                "{queued} bytes: still waiting for company"
+            );
+        }
+        lazy(&o);
+        assert!(
+            !o.q.lock().writer_idle,
+            "{LAZY_BYTES} bytes queued: the writer is woken"
+        );
+        assert!(!o.lazy.load(Ordering::Relaxed));
     }
 }

@@ -146,11 +146,24 @@ impl Shared {
         self.publish_inner(subject, reply, headers, payload, Send::Writer, None)
     }
 
-    /// Like [`publish`](Shared::publish), for what is in no hurry (JetStream acks): see
-    /// [`Send::Lazy`].
+    /// Like [`publish`](Shared::publish), for what is in no hurry (JetStream acks, pipelined
+    /// JetStream publishes): see [`Send::Lazy`].
     #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
-    pub(crate) fn publish_lazy(&self, subject: &str, payload: &[u8]) -> Result<()> {
-        self.publish_inner(subject, None, None, payload, Send::Lazy, None)
+    pub(crate) fn publish_lazy(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&Headers>,
+        payload: &[u8],
+    ) -> Result<()> {
+        self.publish_inner(subject, reply, headers, payload, Send::Lazy, None)
+    }
+
+    /// Has the writer send what lazy publishes queued, now: for a caller about to wait for
+    /// what they will bring (acks).
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn send_lazy(&self) {
+        self.outbound.send_lazy();
     }
 
     /// Like [`publish`](Shared::publish), for a request or a reply, where latency matters:

@@ -298,7 +298,11 @@ impl JsMessage {
         let r = match sync {
             // Sent with the next write or within a millisecond: a stream of acks costs a write
             // per batch, not a wake-up of the writer thread per ack.
-            None => self.nc.handle.shared.publish_lazy(reply, &payload),
+            None => self
+                .nc
+                .handle
+                .shared
+                .publish_lazy(reply, None, None, &payload),
             Some(t) => self.nc.request_timeout(reply, &payload, t).map(|_| ()),
         };
         if terminal {
