@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 
 use crate::callback::contain;
 use crate::connection::shared::Shared;
+pub(crate) use crate::connection::table::Delivered;
 use crate::connection::table::Dispatch;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
@@ -62,13 +63,13 @@ impl Connection {
         (shared.generation.load(Ordering::Acquire) == before).then_some(before)
     }
 
-    /// Subscribes to `subject` with `f` called on the reader thread for each message (and
-    /// once with the error if the server refuses the subscription). Replayed on reconnect like
-    /// any subscription; unsubscribed when the returned guard drops.
+    /// Subscribes to `subject` with `f` called on the reader thread with the messages of each
+    /// read, in order (and once with the error if the server refuses the subscription).
+    /// Replayed on reconnect like any subscription; unsubscribed when the returned guard drops.
     pub(crate) fn subscribe_dispatch(
         &self,
         subject: &str,
-        f: impl Fn(Result<Message>) + Send + Sync + 'static,
+        f: impl for<'a> Fn(&mut dyn Iterator<Item = Result<Delivered<'a>>>) + Send + Sync + 'static,
     ) -> Result<DispatchSub> {
         let shared = self.shared();
         let sid = shared.subscribe_dispatch(subject, Dispatch::new(f))?;

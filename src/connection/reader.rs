@@ -13,7 +13,7 @@ use crate::connection::batch::{Collector, Entry};
 use crate::connection::readbuf::{self, trace_in, ReadBuf};
 use crate::connection::server_error::{self, Severity};
 use crate::connection::shared::{Ctl, Shared};
-use crate::connection::table::{Dispatch, Limits, Routed, Table};
+use crate::connection::table::{Delivered, Dispatch, Limits, Routed, Table};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::headers::Headers;
@@ -92,6 +92,8 @@ fn read_loop(
 
 /// Parses `data` from `*pos` on, routing messages into `out` under one hold of the table lock,
 /// until an operation other than a message, an incomplete operation or a malformed one.
+/// Messages for dispatch subscriptions gather (borrowed from `data`), and each callback is
+/// called once the table is released, with its run of them.
 fn parse_messages(
     shared: &Arc<Shared>,
     data: &[u8],
@@ -102,13 +104,14 @@ fn parse_messages(
     stats: &mut Stats,
 ) -> Next {
     let mut table = None;
-    loop {
+    let mut calls = Vec::new();
+    let next = loop {
         let (op, n) = match proto::parse(&data[*pos..], limits) {
             Ok(Parsed::Op(op, n)) => (op, n),
             // `need` counts from `pos`, the front of the buffer once handed out.
-            Ok(Parsed::Incomplete { need }) => return Next::Read(need),
+            Ok(Parsed::Incomplete { need }) => break Next::Read(need),
             // What came before the bad operation still reaches its subscriptions.
-            Err(e) => return Next::Fail(e),
+            Err(e) => break Next::Fail(e),
         };
         if log::log_enabled!(log::Level::Trace) {
             trace_in(&data[*pos..*pos + n]);
@@ -117,14 +120,26 @@ fn parse_messages(
         match op {
             ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
                 let t = table.get_or_insert_with(|| shared.table.lock());
-                if let Some((f, msg)) = deliver(shared, t, data, op, sub_limits, out, stats) {
-                    // The table is released: the callback may take its layer's locks.
-                    table = None;
-                    f.call(Ok(msg));
+                if let Some(call) = deliver(shared, t, data, op, sub_limits, out, stats) {
+                    calls.push(call);
                 }
             }
-            other => return Next::Handle(Control::from(other)),
+            other => break Next::Handle(Control::from(other)),
         }
+    };
+    // The table is released: the callbacks may take their layer's locks.
+    drop(table);
+    dispatch(calls);
+    next
+}
+
+/// Calls each dispatch callback once per run of consecutive messages for it.
+fn dispatch(calls: Vec<(Dispatch, Delivered<'_>)>) {
+    let mut calls = calls.into_iter().peekable();
+    while let Some((f, first)) = calls.next() {
+        let rest = std::iter::from_fn(|| calls.next_if(|(g, _)| *g == f).map(|(_, m)| m));
+        // Whatever a callback leaves of its run is given to it in the next call.
+        f.call(std::iter::once(first).chain(rest).map(Ok));
     }
 }
 
@@ -212,16 +227,17 @@ fn handle(shared: &Arc<Shared>, op: Control) -> Result<bool> {
 
 /// Routes one message (`op`, parsed from `data`, the front of the read buffer): to the request
 /// waiting for it, or into `out` for its subscription; a message for a dispatch subscription
-/// is returned with its callback, to be called once the table is released.
-fn deliver(
+/// is returned (borrowed from `data`) with its callback, to be called once the table is
+/// released.
+fn deliver<'a>(
     shared: &Arc<Shared>,
     table: &mut Table,
-    data: &[u8],
-    op: ServerOp<'_>,
+    data: &'a [u8],
+    op: ServerOp<'a>,
     limits: Limits,
     out: &mut Collector,
     stats: &mut Stats,
-) -> Option<(Dispatch, Message)> {
+) -> Option<(Dispatch, Delivered<'a>)> {
     let (sid, subject, reply, headers, payload) = match op {
         ServerOp::Msg {
             subject,
@@ -249,20 +265,22 @@ fn deliver(
                 return None;
             }
         };
-        let msg = Message {
+        if let Some(f) = dispatch {
+            let d = Delivered {
+                subject,
+                headers,
+                payload,
+            };
+            return Some((f, d));
+        }
+        table.reply(Message {
             subject: subject.to_string(),
             reply: reply.map(str::to_string),
             headers,
             payload: Bytes::copy_from_slice(payload),
             conn: reply.map(|_| shared.clone()),
-        };
-        match dispatch {
-            Some(f) => return Some((f, msg)),
-            None => {
-                table.reply(msg);
-                return None;
-            }
-        }
+        });
+        return None;
     }
     let Some(entry) = Entry::locate(data, subject, reply, headers, payload) else {
         // Longer subjects than the control-line limit allows: the parser refuses them first.
@@ -305,7 +323,7 @@ fn route_async_error(shared: &Shared, text: &str, err: Error) {
         }
         drop(table);
         for f in refused {
-            f.call(Err(err.clone()));
+            f.call(std::iter::once(Err(err.clone())));
         }
     }
     shared.emit(Event::ServerError { error: err });

@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::connection::batch::{Batch, Collector, Entry};
 use crate::connection::outbound;
 use crate::error::{Error, ErrorKind, Result};
+use crate::headers::Headers;
 use crate::int_hash::IntHash;
 use crate::message::Message;
 use crate::proto::encode;
@@ -76,18 +77,48 @@ pub(crate) type Subs = HashMap<u64, SubEntry, IntHash>;
 /// (see `hooks.rs`): no pending limits, no auto-unsubscribe, not listed among the user's
 /// subscriptions. The callback must be cheap and never block; a panic in it is contained.
 #[derive(Clone)]
-pub(crate) struct Dispatch(Arc<dyn Fn(Result<Message>) + Send + Sync>);
+pub(crate) struct Dispatch(Arc<DispatchFn>);
+
+/// A dispatch callback: given the messages for its subscription of one read of the socket, in
+/// order (or the one error that ends the subscription), so that it takes its own lock and
+/// wakes its waiters once per read rather than once per message.
+pub(crate) type DispatchFn =
+    dyn for<'a> Fn(&mut dyn Iterator<Item = Result<Delivered<'a>>>) + Send + Sync;
+
+/// A message for a dispatch subscription, borrowed from the reader's buffer: the callback
+/// copies what it keeps (often nothing, or a few bytes), so nothing is allocated for it first.
+#[derive(Debug)]
+pub(crate) struct Delivered<'a> {
+    pub(crate) subject: &'a str,
+    /// Parsed by the reader (a header block that does not parse never gets here).
+    pub(crate) headers: Option<Headers>,
+    pub(crate) payload: &'a [u8],
+}
+
+impl Delivered<'_> {
+    /// The inline status code of the headers, if any.
+    pub(crate) fn status(&self) -> Option<u16> {
+        self.headers.as_ref().and_then(Headers::status)
+    }
+
+    /// The server's "no responders" answer: status 503, empty payload.
+    pub(crate) fn is_no_responders(&self) -> bool {
+        self.status() == Some(503) && self.payload.is_empty()
+    }
+}
 
 impl Dispatch {
-    pub(crate) fn new(f: impl Fn(Result<Message>) + Send + Sync + 'static) -> Dispatch {
+    pub(crate) fn new(
+        f: impl for<'a> Fn(&mut dyn Iterator<Item = Result<Delivered<'a>>>) + Send + Sync + 'static,
+    ) -> Dispatch {
         Dispatch(Arc::new(f))
     }
 
-    /// Calls the callback, containing a panic. Call it with no lock held: it may take locks
-    /// of the layer that registered it.
-    pub(crate) fn call(&self, d: Result<Message>) {
+    /// Calls the callback with `run`, containing a panic. Call it with no lock held: it may
+    /// take locks of the layer that registered it.
+    pub(crate) fn call<'a>(&self, mut run: impl Iterator<Item = Result<Delivered<'a>>>) {
         let _ = crate::callback::contain("dispatch", || {
-            (self.0)(d);
+            (self.0)(&mut run);
             Ok(())
         });
     }
@@ -697,15 +728,25 @@ mod tests {
         assert_eq!(t.inbox_sid(), 0);
     }
 
+    fn delivered(subject: &str) -> Delivered<'_> {
+        Delivered {
+            subject,
+            headers: None,
+            payload: b"{}",
+        }
+    }
+
     /// A dispatch callback that records what it is given.
     fn recorder() -> (Dispatch, Arc<parking_lot::Mutex<Vec<String>>>) {
         let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let g = got.clone();
-        let f = Dispatch::new(move |d| {
-            g.lock().push(match d {
-                Ok(m) => m.subject,
-                Err(e) => format!("error {:?}", e.kind()),
-            })
+        let f = Dispatch::new(move |run| {
+            for d in run {
+                g.lock().push(match d {
+                    Ok(m) => m.subject.to_string(),
+                    Err(e) => format!("error {:?}", e.kind()),
+                })
+            }
         });
         (f, got)
     }
@@ -722,8 +763,10 @@ mod tests {
             t.dispatch_for(1).is_none(),
             "a queue subscription is not one"
         );
-        t.dispatch_for(2).unwrap().call(Ok(msg("acks.0", b"{}")));
-        assert_eq!(*got.lock(), ["acks.0"]);
+        t.dispatch_for(2)
+            .unwrap()
+            .call([Ok(delivered("acks.0")), Ok(delivered("acks.1"))].into_iter());
+        assert_eq!(*got.lock(), ["acks.0", "acks.1"]);
         assert!(t.remove_dispatch(2));
         assert!(!t.remove_dispatch(2));
         assert!(t.dispatch_for(2).is_none());
@@ -732,9 +775,9 @@ mod tests {
     #[test]
     fn a_panicking_dispatch_callback_is_contained() {
         let f = Dispatch::new(|_| panic!("boom"));
-        f.call(Ok(msg("x", b"")));
+        f.call(std::iter::once(Ok(delivered("x"))));
         let (ok, got) = recorder();
-        ok.call(Ok(msg("y", b"")));
+        ok.call(std::iter::once(Ok(delivered("y"))));
         assert_eq!(*got.lock(), ["y"]);
     }
 
@@ -762,7 +805,9 @@ mod tests {
         assert!(t.refuse_dispatch("nope", None).is_empty());
         let refused = t.refuse_dispatch("acks.*", None);
         assert_eq!(refused.len(), 1);
-        refused[0].call(Err(Error::bare(ErrorKind::PermissionViolation)));
+        refused[0].call(std::iter::once(Err(Error::bare(
+            ErrorKind::PermissionViolation,
+        ))));
         assert_eq!(*got.lock(), ["error PermissionViolation"]);
         assert!(t.dispatch_for(1).is_none());
         assert!(t.dispatch_for(2).is_some());

@@ -191,12 +191,13 @@ struct AckReply {
 
 /// Reads a stream's reply to a publish.
 pub(crate) fn parse_ack(msg: &Message) -> Result<PubAck> {
-    if let Some(status) = msg.status() {
-        let desc = msg
-            .headers
-            .as_ref()
-            .and_then(Headers::description)
-            .unwrap_or("");
+    parse_ack_parts(msg.headers.as_ref(), &msg.payload)
+}
+
+/// Reads a stream's reply to a publish, from its headers and payload.
+pub(crate) fn parse_ack_parts(headers: Option<&Headers>, payload: &[u8]) -> Result<PubAck> {
+    if let Some(status) = headers.and_then(Headers::status) {
+        let desc = headers.and_then(Headers::description).unwrap_or("");
         let kind = if status == 503 {
             ErrorKind::NoResponders
         } else {
@@ -207,7 +208,7 @@ pub(crate) fn parse_ack(msg: &Message) -> Result<PubAck> {
             format!("publish answered {status} {desc}"),
         ));
     }
-    let r: AckReply = serde_json::from_slice(&msg.payload).map_err(|e| {
+    let r: AckReply = serde_json::from_slice(payload).map_err(|e| {
         Error::new(ErrorKind::Protocol, "malformed JetStream publish ack").with_source(e)
     })?;
     if let Some(api) = r.error {

@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
-use super::publish::{no_stream, parse_ack, PubAck, PublishOptions, RETRY_ATTEMPTS, RETRY_WAIT};
+use super::publish::{
+    no_stream, parse_ack_parts, PubAck, PublishOptions, RETRY_ATTEMPTS, RETRY_WAIT,
+};
 use super::JetStream;
-use crate::connection::hooks::{DisconnectHook, DispatchSub};
+use crate::connection::hooks::{Delivered, DisconnectHook, DispatchSub};
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers::Headers;
 use crate::int_hash::IntHash;
-use crate::message::Message;
 use crate::time::deadline_after;
 
 impl JetStream {
@@ -81,18 +82,19 @@ impl JetStream {
         let p = self.async_publisher()?;
         p.resend_due();
         let timeout = options.timeout.unwrap_or(self.timeout);
-        let payload = Bytes::copy_from_slice(payload);
         let id = p.reserve(
             timeout,
             Pending {
                 subject: p.subject(subject),
                 headers: headers.clone(),
-                payload: payload.clone(),
+                // Kept for a resend (no responders).
+                payload: Bytes::copy_from_slice(payload),
                 attempts: 0,
                 live: true,
             },
         )?;
-        if let Err(e) = p.send(id, subject, headers.as_ref(), &payload) {
+        p.free_spent();
+        if let Err(e) = p.send(id, subject, headers.as_ref(), payload) {
             p.window.state.lock().pending.remove(&id);
             p.window.cv.notify_all();
             return Err(e);
@@ -150,7 +152,9 @@ impl JetStream {
         let w = window.clone();
         let acks = self
             .nc
-            .subscribe_dispatch(&format!("{}*", window.prefix), move |d| w.on_delivery(d))?;
+            .subscribe_dispatch(&format!("{}*", window.prefix), move |run| {
+                w.on_delivery(run)
+            })?;
         let w = window.clone();
         let hook = self.nc.on_disconnect(move |why| w.lost(why));
         let p = Arc::new(AsyncPublisher {
@@ -159,6 +163,7 @@ impl JetStream {
             window,
             nc: self.nc.clone(),
             last_subject: Mutex::new(Arc::from("")),
+            spare: Mutex::new(Vec::new()),
         });
         *slot = Some(p.clone());
         Ok(p)
@@ -175,6 +180,8 @@ pub(crate) struct AsyncPublisher {
     /// The subject of the last publish: most programs publish to one subject, which is then
     /// kept once rather than once per outstanding publish.
     last_subject: Mutex<Arc<str>>,
+    /// The other buffer of `AsyncState::spent`, emptied by `free_spent`.
+    spare: Mutex<Vec<Pending>>,
 }
 
 /// What the callers, the reader thread (acks) and the supervisor (disconnects) share.
@@ -206,7 +213,18 @@ struct AsyncState {
     futures_waiting: usize,
     /// Publishers waiting for a slot in the full window.
     slots_waiting: usize,
+    /// What the publishes that got their answer kept for a resend, freed by a publishing
+    /// thread (`AsyncPublisher::free_spent`) rather than the reader: memory goes back where it
+    /// came from, and the reader never touches the shared subject's count.
+    spent: Vec<Pending>,
 }
+
+/// Spent entries a publisher frees at a time.
+const SPENT_BATCH: usize = 64;
+
+/// Payloads bigger than this are freed at once by whoever ends their publish (their freeing
+/// costs little beside their size; holding them would not).
+const SPENT_MAX_PAYLOAD: usize = 4096;
 
 struct Pending {
     /// Shared by consecutive publishes to the same subject (see `AsyncPublisher::subject`).
@@ -220,14 +238,25 @@ struct Pending {
 
 /// How a publish ended. The reply is parsed by whoever takes it, not on the reader thread.
 enum Outcome {
-    Reply(Message),
+    Reply {
+        headers: Option<Headers>,
+        payload: Bytes,
+    },
     Failed(Error),
 }
 
 impl Outcome {
+    /// The outcome of an answer (copying the few bytes of it that are kept).
+    fn reply(d: Delivered<'_>) -> Outcome {
+        Outcome::Reply {
+            headers: d.headers,
+            payload: Bytes::copy_from_slice(d.payload),
+        }
+    }
+
     fn into_result(self) -> Result<PubAck> {
         match self {
-            Outcome::Reply(m) => parse_ack(&m),
+            Outcome::Reply { headers, payload } => parse_ack_parts(headers.as_ref(), &payload),
             Outcome::Failed(e) => Err(e),
         }
     }
@@ -246,6 +275,7 @@ impl Window {
                 broken: None,
                 futures_waiting: 0,
                 slots_waiting: 0,
+                spent: Vec::new(),
             }),
             cv: Condvar::new(),
             is_broken: AtomicBool::new(false),
@@ -253,19 +283,23 @@ impl Window {
         }
     }
 
-    /// A message (or the refusal) of the reply subscription, on the reader thread: only
-    /// in-memory work under the window's lock.
-    fn on_delivery(&self, d: Result<Message>) {
+    /// The messages of one read (or the refusal) of the reply subscription, on the reader
+    /// thread: only in-memory work, under one hold of the window's lock, and at most one
+    /// wake-up.
+    fn on_delivery(&self, run: &mut dyn Iterator<Item = Result<Delivered<'_>>>) {
         let mut st = self.state.lock();
-        let changed = match d {
-            Ok(m) => self.route(&mut st, m, Instant::now),
-            Err(e) => {
-                fail_all(&mut st, &e);
-                st.broken = Some(e);
-                self.is_broken.store(true, Ordering::Release);
-                true
-            }
-        };
+        let mut changed = false;
+        for d in run {
+            changed |= match d {
+                Ok(m) => self.route(&mut st, m, Instant::now),
+                Err(e) => {
+                    fail_all(&mut st, &e);
+                    st.broken = Some(e);
+                    self.is_broken.store(true, Ordering::Release);
+                    true
+                }
+            };
+        }
         // A publisher waiting for a slot is woken once the window is down to its low water
         // mark, and `wait_for_acks` once nothing is outstanding, not for every ack (a wake-up
         // per ack would cost the reader thread a system call per message); a future waiting
@@ -275,10 +309,17 @@ impl Window {
                 || st.pending.is_empty()
                 || (st.slots_waiting > 0 && st.pending.len() <= low_water(self.max_pending))
                 || !st.retries.is_empty());
+        // Nothing outstanding: no publisher is busy, so nothing is held for one to free.
+        let spent = if st.pending.is_empty() {
+            std::mem::take(&mut st.spent)
+        } else {
+            Vec::new()
+        };
         drop(st);
         if wake {
             self.cv.notify_all();
         }
+        drop(spent);
     }
 
     /// A transport ended or the connection closed (supervisor thread): nothing outstanding
@@ -291,13 +332,15 @@ impl Window {
             return;
         }
         fail_all(&mut st, &e);
+        let spent = std::mem::take(&mut st.spent);
         drop(st);
         self.cv.notify_all();
+        drop(spent);
     }
 
     /// Takes in a reply; `true` if it changed anything. The clock (`now`) is read only for a
     /// resend.
-    fn route(&self, st: &mut AsyncState, m: Message, now: impl FnOnce() -> Instant) -> bool {
+    fn route(&self, st: &mut AsyncState, m: Delivered<'_>, now: impl FnOnce() -> Instant) -> bool {
         let Some(id) = m
             .subject
             .strip_prefix(self.prefix.as_str())
@@ -316,9 +359,9 @@ impl Window {
                 return true;
             }
             let e = no_stream(&p.subject);
-            return resolve(st, id, Outcome::Failed(e));
+            return resolve(st, id, || Outcome::Failed(e));
         }
-        resolve(st, id, Outcome::Reply(m))
+        resolve(st, id, || Outcome::reply(m))
     }
 }
 
@@ -328,14 +371,17 @@ fn low_water(max_pending: usize) -> usize {
     max_pending - max_pending / 8
 }
 
-/// Ends publish `id` with `outcome` (kept only if its future is alive); `true` if it was
-/// outstanding.
-fn resolve(st: &mut AsyncState, id: u64, outcome: Outcome) -> bool {
+/// Ends publish `id` with `outcome` (made and kept only if its future is alive); `true` if
+/// it was outstanding.
+fn resolve(st: &mut AsyncState, id: u64, outcome: impl FnOnce() -> Outcome) -> bool {
     let Some(p) = st.pending.remove(&id) else {
         return false;
     };
     if p.live {
-        st.done.insert(id, outcome);
+        st.done.insert(id, outcome());
+    }
+    if p.payload.len() <= SPENT_MAX_PAYLOAD {
+        st.spent.push(p);
     }
     true
 }
@@ -343,7 +389,7 @@ fn resolve(st: &mut AsyncState, id: u64, outcome: Outcome) -> bool {
 fn fail_all(st: &mut AsyncState, e: &Error) {
     let ids: Vec<u64> = st.pending.keys().copied().collect();
     for id in ids {
-        resolve(st, id, Outcome::Failed(e.clone()));
+        resolve(st, id, || Outcome::Failed(e.clone()));
     }
     st.retries.clear();
 }
@@ -410,12 +456,28 @@ impl AsyncPublisher {
         }
     }
 
+    /// Frees, on this thread, what publishes that got their answer kept, once there is a
+    /// batch of it.
+    fn free_spent(&self) {
+        let Some(mut spare) = self.spare.try_lock() else {
+            return;
+        };
+        {
+            let mut st = self.window.state.lock();
+            if st.spent.len() < SPENT_BATCH {
+                return;
+            }
+            std::mem::swap(&mut st.spent, &mut *spare);
+        }
+        spare.clear();
+    }
+
     fn send(
         &self,
         id: u64,
         subject: &str,
         headers: Option<&Headers>,
-        payload: &Bytes,
+        payload: &[u8],
     ) -> Result<()> {
         let prefix = self.window.prefix.as_bytes();
         let mut digits = itoa::Buffer::new();
@@ -434,14 +496,12 @@ impl AsyncPublisher {
             Some(r) => std::borrow::Cow::Borrowed(r),
             None => std::borrow::Cow::Owned(format!("{}{id}", self.window.prefix)),
         };
-        match headers {
-            None => self.nc.publish_with_reply(subject, &reply, payload),
-            Some(h) => self.nc.publish_message(
-                &Message::new(subject, payload.clone())
-                    .with_reply(reply.into_owned())
-                    .with_headers(h.clone()),
-            ),
-        }
+        // Lazily: a run of pipelined publishes goes out in batches, not with a wake-up of the
+        // writer each; whoever waits for an ack sends them first (`wait`).
+        self.nc
+            .handle
+            .shared
+            .publish_lazy(subject, Some(&*reply), headers, payload)
     }
 
     /// Resends what is due (without waiting for anything else); the clock is read only when
@@ -465,7 +525,7 @@ impl AsyncPublisher {
     fn resend(&self, due: Vec<Resend>) {
         for (id, subject, headers, payload) in due {
             if let Err(e) = self.send(id, &subject, headers.as_ref(), &payload) {
-                resolve(&mut self.window.state.lock(), id, Outcome::Failed(e));
+                resolve(&mut self.window.state.lock(), id, || Outcome::Failed(e));
                 self.window.cv.notify_all();
             }
         }
@@ -474,6 +534,8 @@ impl AsyncPublisher {
     /// Waits until `done` holds or `deadline` passes, resending publishes as they fall due;
     /// `true` if `done` holds.
     fn wait(&self, deadline: Instant, mut done: impl FnMut(&AsyncState) -> bool) -> bool {
+        // The publishes whose acks are waited for may still be queued lazily.
+        self.nc.handle.shared.send_lazy();
         let w = &self.window;
         let mut st = w.state.lock();
         loop {
@@ -577,6 +639,7 @@ impl Drop for PubAckFuture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
 
     fn window(max: usize) -> Window {
         Window::new("_INBOX.abc.".to_string(), max)
@@ -607,6 +670,23 @@ mod tests {
         Message::new(format!("{}{id}", w.prefix), Bytes::new()).with_headers(h)
     }
 
+    /// Delivers `d` alone, as the reader does for a read that holds one reply.
+    fn deliver(w: &Window, d: Result<Message>) {
+        match d {
+            Ok(m) => w.on_delivery(&mut std::iter::once(Ok(view(&m)))),
+            Err(e) => w.on_delivery(&mut std::iter::once(Err(e))),
+        }
+    }
+
+    /// `m` as the reader hands it to a dispatch callback.
+    fn view(m: &Message) -> Delivered<'_> {
+        Delivered {
+            subject: &m.subject,
+            headers: m.headers.clone(),
+            payload: &m.payload,
+        }
+    }
+
     fn outcome(w: &Window, id: u64) -> Option<Result<PubAck>> {
         w.state.lock().done.remove(&id).map(Outcome::into_result)
     }
@@ -616,8 +696,9 @@ mod tests {
         let w = window(10);
         sent(&w, 1, true);
         sent(&w, 2, false);
-        w.on_delivery(ack(&w, 1, 7));
-        w.on_delivery(ack(&w, 2, 8));
+        // One read's run of two acks.
+        let (a, b) = (ack(&w, 1, 7).unwrap(), ack(&w, 2, 8).unwrap());
+        w.on_delivery(&mut [Ok(view(&a)), Ok(view(&b))].into_iter());
         assert!(w.state.lock().pending.is_empty());
         assert_eq!(
             w.state.lock().done.len(),
@@ -626,10 +707,10 @@ mod tests {
         );
         assert_eq!(outcome(&w, 1).unwrap().unwrap().sequence, 7);
         // A second answer, an unknown id, a foreign subject: nothing changes.
-        w.on_delivery(ack(&w, 1, 9));
-        w.on_delivery(ack(&w, 99, 9));
-        w.on_delivery(Ok(Message::new("_INBOX.other.1", "{}")));
-        w.on_delivery(Ok(Message::new(format!("{}x", w.prefix), "{}")));
+        deliver(&w, ack(&w, 1, 9));
+        deliver(&w, ack(&w, 99, 9));
+        deliver(&w, Ok(Message::new("_INBOX.other.1", "{}")));
+        deliver(&w, Ok(Message::new(format!("{}x", w.prefix), "{}")));
         assert!(w.state.lock().done.is_empty());
     }
 
@@ -640,14 +721,14 @@ mod tests {
         let t0 = Instant::now();
         for attempt in 1..=RETRY_ATTEMPTS {
             let mut st = w.state.lock();
-            assert!(w.route(&mut st, no_responders(&w, 1), || t0));
+            assert!(w.route(&mut st, view(&no_responders(&w, 1)), || t0));
             assert_eq!(st.pending[&1].attempts, attempt);
             assert!(take_due(&mut st, t0).is_empty(), "not due yet");
             let due = take_due(&mut st, t0 + RETRY_WAIT);
             assert_eq!(due.len(), 1);
             assert_eq!((due[0].0, &*due[0].1), (1, "orders"));
         }
-        w.on_delivery(Ok(no_responders(&w, 1)));
+        deliver(&w, Ok(no_responders(&w, 1)));
         let e = outcome(&w, 1).unwrap().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NoResponders);
         assert!(w.state.lock().pending.is_empty());
@@ -658,8 +739,8 @@ mod tests {
         let w = window(10);
         sent(&w, 1, true);
         let t0 = Instant::now();
-        w.route(&mut w.state.lock(), no_responders(&w, 1), || t0);
-        w.on_delivery(ack(&w, 1, 3));
+        w.route(&mut w.state.lock(), view(&no_responders(&w, 1)), || t0);
+        deliver(&w, ack(&w, 1, 3));
         assert!(take_due(&mut w.state.lock(), t0 + RETRY_WAIT).is_empty());
     }
 
@@ -669,8 +750,12 @@ mod tests {
         sent(&w, 1, true);
         sent(&w, 2, true);
         sent(&w, 3, false);
-        w.route(&mut w.state.lock(), no_responders(&w, 2), Instant::now);
-        w.on_delivery(ack(&w, 1, 1));
+        w.route(
+            &mut w.state.lock(),
+            view(&no_responders(&w, 2)),
+            Instant::now,
+        );
+        deliver(&w, ack(&w, 1, 1));
         w.lost(&Error::new(ErrorKind::Disconnected, "gone"));
         let st = w.state.lock();
         assert!(st.pending.is_empty() && st.retries.is_empty());
@@ -697,7 +782,7 @@ mod tests {
     fn a_refused_reply_subscription_fails_everything_and_breaks_the_window() {
         let w = window(10);
         sent(&w, 1, true);
-        w.on_delivery(Err(Error::bare(ErrorKind::PermissionViolation)));
+        deliver(&w, Err(Error::bare(ErrorKind::PermissionViolation)));
         assert_eq!(
             outcome(&w, 1).unwrap().unwrap_err().kind(),
             ErrorKind::PermissionViolation
@@ -710,7 +795,7 @@ mod tests {
         let w = Arc::new(window(10));
         sent(&w, 1, true);
         let reader = w.clone();
-        let t = std::thread::spawn(move || reader.on_delivery(ack(&reader, 1, 5)));
+        let t = std::thread::spawn(move || deliver(&reader, ack(&reader, 1, 5)));
         let deadline = deadline_after(Duration::from_secs(10));
         let mut st = w.state.lock();
         while !st.done.contains_key(&1) {
