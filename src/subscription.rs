@@ -14,6 +14,7 @@ use crate::connection::table::{Delivery, SubCounters};
 use crate::connection::Handle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
+use crate::time::Wait;
 
 /// Messages arriving on a subject, in order.
 ///
@@ -114,6 +115,13 @@ impl Subscription {
         }
     }
 
+    /// A message already taken from the queue, if any: no channel, no clock (the consumers of
+    /// JetStream look here before working out how long they may wait).
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn next_queued(&self) -> Option<Message> {
+        self.next_taken()
+    }
+
     fn ended(&self) -> Error {
         if let Some(e) = self.handle.shared.outbound.error() {
             return e;
@@ -124,10 +132,11 @@ impl Subscription {
         )
     }
 
-    /// The one receive path: the next message, waiting until `deadline` (`None`: no limit).
+    /// The one receive path: the next message, waiting as `wait` says (the clock is read only
+    /// when nothing is queued).
     /// Applies the first-message timeout ([`SubscribeOptions::timeout`]); with `report_drops`,
     /// reports drops once per episode (only `next_timeout` does, as nats.go's `NextMsg`).
-    fn recv(&self, deadline: Option<Instant>, report_drops: bool) -> Result<Message> {
+    fn recv(&self, mut wait: Wait, report_drops: bool) -> Result<Message> {
         if let Some(e) = self.expired.get() {
             return Err(e.clone());
         }
@@ -151,16 +160,12 @@ impl Subscription {
                 ));
             }
         }
-        let mut until = deadline;
         let mut first_due = None;
         if let Some(fd) = self.first_deadline {
             match c.first_at.get() {
                 Some(t) if *t <= fd => {}
                 _ if Instant::now() >= fd => return Err(self.expire()),
-                _ => {
-                    first_due = Some(fd);
-                    until = Some(until.map_or(fd, |d| d.min(fd)));
-                }
+                _ => first_due = Some(fd),
             }
         }
         let got = loop {
@@ -169,6 +174,10 @@ impl Subscription {
             }
             // About to wait for messages: what was left to send lazily (acks) goes now.
             self.handle.shared.outbound.send_lazy();
+            let until = match (wait.deadline(), first_due) {
+                (Some(d), Some(fd)) => Some(d.min(fd)),
+                (d, fd) => d.or(fd),
+            };
             let got = match until {
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(d) => self.rx.recv_deadline(d),
@@ -221,7 +230,7 @@ impl Subscription {
     /// since the last call), it returns [`ErrorKind::SlowConsumer`] instead, as nats.go's
     /// `NextMsg` does; the queued messages stay and the next call returns them.
     pub fn next_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.recv(Some(crate::time::deadline_after(timeout)), true)
+        self.recv(Wait::For(timeout), true)
             .map_err(|e| match e.kind() {
                 ErrorKind::Timeout if self.expired.get().is_none() => Error::new(
                     ErrorKind::Timeout,
@@ -233,12 +242,12 @@ impl Subscription {
 
     /// The next message if one is queued, without waiting.
     pub fn try_next(&self) -> Option<Message> {
-        self.recv(Some(Instant::now()), false).ok()
+        self.recv(Wait::Now, false).ok()
     }
 
     /// The next message, blocking; `Err` with why the subscription ended.
     pub(crate) fn next_or_end(&self) -> Result<Message> {
-        self.recv(None, false)
+        self.recv(Wait::Forever, false)
     }
 
     /// A blocking iterator over this subscription's messages, by reference.

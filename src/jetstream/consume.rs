@@ -11,7 +11,7 @@ use super::pull::message_size;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::subscription::Subscription;
-use crate::time::deadline_after;
+use crate::time::Wait;
 
 /// The default of [`ConsumeOptions::max_messages`] (nats.go's).
 pub const DEFAULT_CONSUME_MAX_MESSAGES: usize = 500;
@@ -175,6 +175,10 @@ pub struct Messages {
     pending_msgs: usize,
     pending_bytes: usize,
     last_seen: Instant,
+    /// Messages were taken without reading the clock since `last_seen` was set: the next wait
+    /// sets it (a little late, which only delays a missed-heartbeat verdict by as long as the
+    /// program took to come back).
+    seen: bool,
     gen: Option<u64>,
     pull_after: Option<Instant>,
     ended: bool,
@@ -230,6 +234,7 @@ impl Messages {
             pending_msgs: 0,
             pending_bytes: 0,
             last_seen: Instant::now(),
+            seen: false,
             pull_after: None,
             ended: false,
             ordered,
@@ -246,7 +251,7 @@ impl Messages {
     /// The next message, waiting up to `timeout` ([`ErrorKind::Timeout`]). After the
     /// consumption ended: the error that ended it once, then [`ErrorKind::Unsubscribed`].
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<JsMessage> {
-        self.next_until(Some(deadline_after(timeout)))
+        self.next_until(&mut Wait::For(timeout))
             .map_err(|i| match i {
                 Interruption::Reset(e) => e,
             })
@@ -389,7 +394,7 @@ impl Messages {
     /// The heart of consume: pull when needed, wait, sort messages from statuses.
     pub(crate) fn next_until(
         &mut self,
-        deadline: Option<Instant>,
+        wait: &mut Wait,
     ) -> std::result::Result<JsMessage, Interruption> {
         loop {
             if self.ended {
@@ -401,7 +406,20 @@ impl Messages {
             if self.gen.is_some() {
                 self.maybe_pull().map_err(Interruption::Reset)?;
             }
+            // A message already at hand is taken without reading the clock.
+            if let Some(m) = self.sub.next_queued() {
+                self.seen = true;
+                if m.status().is_none() {
+                    return Ok(self.take(m));
+                }
+                self.on_status(&m)?;
+                continue;
+            }
             let now = Instant::now();
+            if std::mem::take(&mut self.seen) {
+                self.last_seen = now;
+            }
+            let deadline = wait.deadline();
             let hb = self.opts.heartbeat;
             let mut until = (self.last_seen + 2 * hb).min(now + hb);
             if let Some(t) = self.pull_after {
@@ -473,7 +491,7 @@ impl Iterator for Messages {
         if self.ended {
             return None;
         }
-        match self.next_until(None) {
+        match self.next_until(&mut Wait::Forever) {
             Ok(m) => Some(Ok(m)),
             Err(Interruption::Reset(e)) => Some(Err(e)),
         }

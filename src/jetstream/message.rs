@@ -110,11 +110,20 @@ fn ack_tokens(reply: &str) -> Result<(Option<&str>, [&str; 7])> {
     })?;
     let mut all = [""; 9];
     let mut n = 0;
-    for tok in rest.split('.') {
+    // Split on the bytes (a '.' is never inside a multi-byte character): tokens are short,
+    // and a char searcher per token showed in the ordered consumer's profile.
+    let mut start = 0;
+    let ends = rest
+        .bytes()
+        .enumerate()
+        .filter(|&(_, b)| b == b'.')
+        .map(|(i, _)| i);
+    for end in ends.chain(std::iter::once(rest.len())) {
         if n < all.len() {
-            all[n] = tok;
+            all[n] = &rest[start..end];
         }
         n += 1;
+        start = end + 1;
     }
     // After `$JS.ACK`: 7 tokens (v1), or 9 or more (v2: domain and account hash first).
     let (domain, t): (Option<&str>, &[&str]) = match n {
@@ -355,6 +364,16 @@ mod tests {
         );
         let m = MessageMetadata::parse("$JS.ACK._.ACCHASH.S.C.1.2.3.4.5").unwrap();
         assert_eq!(m.domain, None);
+    }
+
+    #[test]
+    fn names_with_multi_byte_characters_split_whole() {
+        let m = MessageMetadata::parse("$JS.ACK.ÖRDERS.wörker.1.2.3.4.5").unwrap();
+        assert_eq!(
+            (m.stream.as_str(), m.consumer.as_str()),
+            ("ÖRDERS", "wörker")
+        );
+        assert_eq!((m.stream_sequence, m.num_pending), (2, 5));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::message::JsMessage;
 use super::pull::{Batch, FetchOptions};
 use super::JetStream;
 use crate::error::{Error, ErrorKind, Result};
-use crate::time::deadline_after;
+use crate::time::Wait;
 
 /// The first wait before recreating a consumer failed; doubled up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -286,7 +286,7 @@ impl fmt::Debug for OrderedMessages {
 impl OrderedMessages {
     /// The next message, waiting up to `timeout` ([`ErrorKind::Timeout`]).
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<JsMessage> {
-        self.next_until(Some(deadline_after(timeout)))
+        self.next_until(Wait::For(timeout))
     }
 
     /// The last stream sequence handed out (0 before the first message).
@@ -305,7 +305,7 @@ impl OrderedMessages {
         self.oc.drop_current(why, delete);
     }
 
-    fn next_until(&mut self, deadline: Option<Instant>) -> Result<JsMessage> {
+    fn next_until(&mut self, mut wait: Wait) -> Result<JsMessage> {
         loop {
             if self.ended {
                 return Err(Error::new(
@@ -338,23 +338,23 @@ impl OrderedMessages {
                             "ordered consumer on '{}': cannot recreate: {e}",
                             self.oc.stream
                         );
-                        let mut wait = self.backoff;
+                        let mut pause = self.backoff;
                         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                        if let Some(d) = deadline {
+                        if let Some(d) = wait.deadline() {
                             let left = d.saturating_duration_since(Instant::now());
                             if left.is_zero() {
                                 return Err(e);
                             }
-                            wait = wait.min(left);
+                            pause = pause.min(left);
                         }
                         // A retry pause after a failed creation, not a synchronisation.
-                        std::thread::sleep(wait);
+                        std::thread::sleep(pause);
                         continue;
                     }
                 }
             }
             let inner = self.inner.as_mut().expect("set above");
-            match inner.next_until(deadline) {
+            match inner.next_until(&mut wait) {
                 Ok(m) => {
                     let reply = m.reply().ok_or_else(|| {
                         Error::new(
@@ -401,7 +401,7 @@ impl Iterator for OrderedMessages {
         if self.ended {
             return None;
         }
-        Some(self.next_until(None))
+        Some(self.next_until(Wait::Forever))
     }
 }
 
