@@ -104,7 +104,7 @@ fn parse_messages(
     stats: &mut Stats,
 ) -> Next {
     let mut table = None;
-    let mut calls = Vec::new();
+    let mut calls = Dispatches::default();
     let next = loop {
         let (op, n) = match proto::parse(&data[*pos..], limits) {
             Ok(Parsed::Op(op, n)) => (op, n),
@@ -120,26 +120,57 @@ fn parse_messages(
         match op {
             ServerOp::Msg { .. } | ServerOp::HMsg { .. } => {
                 let t = table.get_or_insert_with(|| shared.table.lock());
-                if let Some(call) = deliver(shared, t, data, op, sub_limits, out, stats) {
-                    calls.push(call);
-                }
+                deliver(shared, t, data, op, sub_limits, out, stats, &mut calls);
             }
             other => break Next::Handle(Control::from(other)),
         }
     };
     // The table is released: the callbacks may take their layer's locks.
     drop(table);
-    dispatch(calls);
+    calls.call_all();
     next
 }
 
-/// Calls each dispatch callback once per run of consecutive messages for it.
-fn dispatch(calls: Vec<(Dispatch, Delivered<'_>)>) {
-    let mut calls = calls.into_iter().peekable();
-    while let Some((f, first)) = calls.next() {
-        let rest = std::iter::from_fn(|| calls.next_if(|(g, _)| *g == f).map(|(_, m)| m));
-        // Whatever a callback leaves of its run is given to it in the next call.
-        f.call(std::iter::once(first).chain(rest).map(Ok));
+/// The messages of one read for dispatch subscriptions (borrowed from the read buffer), in
+/// runs of consecutive messages for one subscription: each callback is called once per run,
+/// and its `Dispatch` is cloned once per run, not per message.
+#[derive(Default)]
+struct Dispatches<'a> {
+    /// The callback, its sid, and how many of `items` are its.
+    runs: Vec<(Dispatch, u64, usize)>,
+    items: Vec<Delivered<'a>>,
+}
+
+impl<'a> Dispatches<'a> {
+    /// Adds a message for `sid` if it is a dispatch subscription's (`true`).
+    fn add(&mut self, table: &Table, sid: u64, d: Delivered<'a>) -> bool {
+        match self.runs.last_mut() {
+            Some((_, s, n)) if *s == sid => *n += 1,
+            _ => match table.dispatch_for(sid) {
+                Some(f) => self.runs.push((f, sid, 1)),
+                None => return false,
+            },
+        }
+        self.items.push(d);
+        true
+    }
+
+    /// Calls each callback with its run (no lock may be held). What a callback leaves of its
+    /// run is handed to it again, as long as it takes something each time.
+    fn call_all(self) {
+        let mut items = self.items.into_iter();
+        for (f, _, n) in self.runs {
+            let mut run = items.by_ref().take(n);
+            loop {
+                let before = run.len();
+                f.call(run.by_ref().map(Ok));
+                let left = run.len();
+                if left == 0 || left == before {
+                    break;
+                }
+            }
+            run.for_each(drop);
+        }
     }
 }
 
@@ -229,6 +260,7 @@ fn handle(shared: &Arc<Shared>, op: Control) -> Result<bool> {
 /// waiting for it, or into `out` for its subscription; a message for a dispatch subscription
 /// is returned (borrowed from `data`) with its callback, to be called once the table is
 /// released.
+#[allow(clippy::too_many_arguments)]
 fn deliver<'a>(
     shared: &Arc<Shared>,
     table: &mut Table,
@@ -237,7 +269,8 @@ fn deliver<'a>(
     limits: Limits,
     out: &mut Collector,
     stats: &mut Stats,
-) -> Option<(Dispatch, Delivered<'a>)> {
+    calls: &mut Dispatches<'a>,
+) {
     let (sid, subject, reply, headers, payload) = match op {
         ServerOp::Msg {
             subject,
@@ -252,27 +285,24 @@ fn deliver<'a>(
             headers,
             payload,
         } => (sid, subject, reply, Some(headers), payload),
-        _ => return None,
+        _ => return,
     };
     stats.msgs += 1;
     stats.bytes += payload.len() as u64;
-    let dispatch = table.dispatch_for(sid);
-    if dispatch.is_some() || table.is_inbox(sid) {
+    // As it lies in the buffer: the callback parses the headers, if it needs them.
+    let d = Delivered {
+        subject,
+        headers,
+        payload,
+    };
+    if calls.add(table, sid, d) {
+        return;
+    }
+    if table.is_inbox(sid) {
         let headers = match headers.map(Headers::parse).transpose() {
             Ok(h) => h,
-            Err(e) => {
-                drop_message(shared, subject, e);
-                return None;
-            }
+            Err(e) => return drop_message(shared, subject, e),
         };
-        if let Some(f) = dispatch {
-            let d = Delivered {
-                subject,
-                headers,
-                payload,
-            };
-            return Some((f, d));
-        }
         table.reply(Message {
             subject: subject.to_string(),
             reply: reply.map(str::to_string),
@@ -280,13 +310,12 @@ fn deliver<'a>(
             payload: Bytes::copy_from_slice(payload),
             conn: reply.map(|_| shared.clone()),
         });
-        return None;
+        return;
     }
     let Some(entry) = Entry::locate(data, subject, reply, headers, payload) else {
         // Longer subjects than the control-line limit allows: the parser refuses them first.
         let e = Error::new(ErrorKind::Protocol, "a message too long to queue");
-        drop_message(shared, subject, e);
-        return None;
+        return drop_message(shared, subject, e);
     };
     if let Routed::Dropped(Some((subject, dropped))) = table.route(sid, entry, limits, out) {
         log::warn!(
@@ -298,7 +327,6 @@ fn deliver<'a>(
             dropped,
         });
     }
-    None
 }
 
 /// One unreadable message spoils itself, not the connection: dropped and reported.
@@ -327,4 +355,75 @@ fn route_async_error(shared: &Shared, text: &str, err: Error) {
         }
     }
     shared.emit(Event::ServerError { error: err });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    /// A dispatch callback that takes at most `take` messages per call and records the runs
+    /// it was given.
+    fn recorder(take: usize) -> (Dispatch, Arc<Mutex<Vec<Vec<String>>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let c = calls.clone();
+        let f = Dispatch::new(move |run| {
+            let got = run
+                .take(take)
+                .map(|d| d.map_or_else(|e| format!("{:?}", e.kind()), |d| d.subject.to_string()))
+                .collect();
+            c.lock().push(got);
+        });
+        (f, calls)
+    }
+
+    fn delivered(subject: &str) -> Delivered<'_> {
+        Delivered {
+            subject,
+            headers: None,
+            payload: b"",
+        }
+    }
+
+    #[test]
+    fn dispatch_messages_go_out_in_runs_per_subscription_in_order() {
+        let mut table = Table::new("_INBOX");
+        let (a, got_a) = recorder(usize::MAX);
+        let (b, got_b) = recorder(usize::MAX);
+        table.add_dispatch(1, "a.*", a);
+        table.add_dispatch(2, "b.*", b);
+        let _plain = table.add(3, "c", None);
+        let mut calls = Dispatches::default();
+        for (sid, subject) in [(1, "a.1"), (1, "a.2"), (2, "b.1"), (1, "a.3")] {
+            assert!(calls.add(&table, sid, delivered(subject)));
+        }
+        assert!(
+            !calls.add(&table, 3, delivered("c")),
+            "not a dispatch subscription"
+        );
+        assert_eq!(calls.runs.len(), 3);
+        calls.call_all();
+        assert_eq!(*got_a.lock(), [vec!["a.1", "a.2"], vec!["a.3"]]);
+        assert_eq!(*got_b.lock(), [vec!["b.1"]]);
+    }
+
+    #[test]
+    fn what_a_callback_leaves_of_its_run_is_handed_to_it_again_never_to_another() {
+        let mut table = Table::new("_INBOX");
+        let (slow, got_slow) = recorder(1);
+        let (stuck, got_stuck) = recorder(0);
+        let (next, got_next) = recorder(usize::MAX);
+        table.add_dispatch(1, "slow.*", slow);
+        table.add_dispatch(2, "stuck.*", stuck);
+        table.add_dispatch(3, "next.*", next);
+        let mut calls = Dispatches::default();
+        for (sid, subject) in [(1, "s.1"), (1, "s.2"), (2, "x.1"), (2, "x.2"), (3, "n.1")] {
+            assert!(calls.add(&table, sid, delivered(subject)));
+        }
+        calls.call_all();
+        assert_eq!(*got_slow.lock(), [vec!["s.1"], vec!["s.2"]]);
+        // Took nothing: called once, its run dropped (no endless loop), nothing leaks on.
+        assert_eq!(got_stuck.lock().len(), 1);
+        assert_eq!(*got_next.lock(), [vec!["n.1"]]);
+    }
 }

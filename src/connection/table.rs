@@ -87,23 +87,18 @@ pub(crate) type DispatchFn =
 
 /// A message for a dispatch subscription, borrowed from the reader's buffer: the callback
 /// copies what it keeps (often nothing, or a few bytes), so nothing is allocated for it first.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Delivered<'a> {
     pub(crate) subject: &'a str,
-    /// Parsed by the reader (a header block that does not parse never gets here).
-    pub(crate) headers: Option<Headers>,
+    /// The header block (`HMSG`), unparsed: see [`Delivered::headers`].
+    pub(crate) headers: Option<&'a [u8]>,
     pub(crate) payload: &'a [u8],
 }
 
 impl Delivered<'_> {
-    /// The inline status code of the headers, if any.
-    pub(crate) fn status(&self) -> Option<u16> {
-        self.headers.as_ref().and_then(Headers::status)
-    }
-
-    /// The server's "no responders" answer: status 503, empty payload.
-    pub(crate) fn is_no_responders(&self) -> bool {
-        self.status() == Some(503) && self.payload.is_empty()
+    /// The headers, parsed ([`ErrorKind::Protocol`] for a block that does not parse).
+    pub(crate) fn headers(&self) -> Result<Option<Headers>> {
+        self.headers.map(Headers::parse).transpose()
     }
 }
 

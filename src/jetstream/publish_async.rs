@@ -246,14 +246,6 @@ enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of an answer (copying the few bytes of it that are kept).
-    fn reply(d: Delivered<'_>) -> Outcome {
-        Outcome::Reply {
-            headers: d.headers,
-            payload: Bytes::copy_from_slice(d.payload),
-        }
-    }
-
     fn into_result(self) -> Result<PubAck> {
         match self {
             Outcome::Reply { headers, payload } => parse_ack_parts(headers.as_ref(), &payload),
@@ -348,7 +340,12 @@ impl Window {
         else {
             return false;
         };
-        if m.is_no_responders() {
+        let headers = match m.headers() {
+            Ok(h) => h,
+            Err(e) => return resolve(st, id, || Outcome::Failed(e)),
+        };
+        let status = headers.as_ref().and_then(Headers::status);
+        if status == Some(503) && m.payload.is_empty() {
             let Some(p) = st.pending.get_mut(&id) else {
                 return false;
             };
@@ -361,7 +358,10 @@ impl Window {
             let e = no_stream(&p.subject);
             return resolve(st, id, || Outcome::Failed(e));
         }
-        resolve(st, id, || Outcome::reply(m))
+        resolve(st, id, || Outcome::Reply {
+            headers,
+            payload: Bytes::copy_from_slice(m.payload),
+        })
     }
 }
 
@@ -673,16 +673,19 @@ mod tests {
     /// Delivers `d` alone, as the reader does for a read that holds one reply.
     fn deliver(w: &Window, d: Result<Message>) {
         match d {
-            Ok(m) => w.on_delivery(&mut std::iter::once(Ok(view(&m)))),
+            Ok(m) => w.on_delivery(&mut std::iter::once(Ok(view(&m, &mut Vec::new())))),
             Err(e) => w.on_delivery(&mut std::iter::once(Err(e))),
         }
     }
 
-    /// `m` as the reader hands it to a dispatch callback.
-    fn view(m: &Message) -> Delivered<'_> {
+    /// `m` as the reader hands it to a dispatch callback (`block`: its header block).
+    fn view<'a>(m: &'a Message, block: &'a mut Vec<u8>) -> Delivered<'a> {
+        if let Some(h) = &m.headers {
+            h.encode(block);
+        }
         Delivered {
             subject: &m.subject,
-            headers: m.headers.clone(),
+            headers: m.headers.as_ref().map(|_| &block[..]),
             payload: &m.payload,
         }
     }
@@ -698,7 +701,9 @@ mod tests {
         sent(&w, 2, false);
         // One read's run of two acks.
         let (a, b) = (ack(&w, 1, 7).unwrap(), ack(&w, 2, 8).unwrap());
-        w.on_delivery(&mut [Ok(view(&a)), Ok(view(&b))].into_iter());
+        w.on_delivery(
+            &mut [Ok(view(&a, &mut Vec::new())), Ok(view(&b, &mut Vec::new()))].into_iter(),
+        );
         assert!(w.state.lock().pending.is_empty());
         assert_eq!(
             w.state.lock().done.len(),
@@ -721,7 +726,7 @@ mod tests {
         let t0 = Instant::now();
         for attempt in 1..=RETRY_ATTEMPTS {
             let mut st = w.state.lock();
-            assert!(w.route(&mut st, view(&no_responders(&w, 1)), || t0));
+            assert!(w.route(&mut st, view(&no_responders(&w, 1), &mut Vec::new()), || t0));
             assert_eq!(st.pending[&1].attempts, attempt);
             assert!(take_due(&mut st, t0).is_empty(), "not due yet");
             let due = take_due(&mut st, t0 + RETRY_WAIT);
@@ -735,11 +740,33 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_with_a_header_block_that_does_not_parse_fails_its_publish() {
+        let w = window(10);
+        sent(&w, 1, true);
+        let subject = format!("{}1", w.prefix);
+        let bad = Delivered {
+            subject: &subject,
+            headers: Some(b"HTTP/1.1 200\r\n\r\n"),
+            payload: b"{}",
+        };
+        w.on_delivery(&mut std::iter::once(Ok(bad)));
+        assert!(w.state.lock().pending.is_empty());
+        assert_eq!(
+            outcome(&w, 1).unwrap().unwrap_err().kind(),
+            ErrorKind::Protocol
+        );
+    }
+
+    #[test]
     fn a_resend_of_a_publish_answered_meanwhile_is_skipped() {
         let w = window(10);
         sent(&w, 1, true);
         let t0 = Instant::now();
-        w.route(&mut w.state.lock(), view(&no_responders(&w, 1)), || t0);
+        w.route(
+            &mut w.state.lock(),
+            view(&no_responders(&w, 1), &mut Vec::new()),
+            || t0,
+        );
         deliver(&w, ack(&w, 1, 3));
         assert!(take_due(&mut w.state.lock(), t0 + RETRY_WAIT).is_empty());
     }
@@ -752,7 +779,7 @@ mod tests {
         sent(&w, 3, false);
         w.route(
             &mut w.state.lock(),
-            view(&no_responders(&w, 2)),
+            view(&no_responders(&w, 2), &mut Vec::new()),
             Instant::now,
         );
         deliver(&w, ack(&w, 1, 1));
