@@ -93,7 +93,6 @@ impl JetStream {
                 live: true,
             },
         )?;
-        p.free_spent();
         if let Err(e) = p.send(id, subject, headers.as_ref(), payload) {
             p.window.state.lock().pending.remove(&id);
             p.window.cv.notify_all();
@@ -163,7 +162,6 @@ impl JetStream {
             window,
             nc: self.nc.clone(),
             last_subject: Mutex::new(Arc::from("")),
-            spare: Mutex::new(Vec::new()),
         });
         *slot = Some(p.clone());
         Ok(p)
@@ -180,8 +178,6 @@ pub(crate) struct AsyncPublisher {
     /// The subject of the last publish: most programs publish to one subject, which is then
     /// kept once rather than once per outstanding publish.
     last_subject: Mutex<Arc<str>>,
-    /// The other buffer of `AsyncState::spent`, emptied by `free_spent`.
-    spare: Mutex<Vec<Pending>>,
 }
 
 /// What the callers, the reader thread (acks) and the supervisor (disconnects) share.
@@ -214,7 +210,7 @@ struct AsyncState {
     /// Publishers waiting for a slot in the full window.
     slots_waiting: usize,
     /// What the publishes that got their answer kept for a resend, freed by a publishing
-    /// thread (`AsyncPublisher::free_spent`) rather than the reader: memory goes back where it
+    /// thread (`AsyncPublisher::reserve`) rather than the reader: memory goes back where it
     /// came from, and the reader never touches the shared subject's count.
     spent: Vec<Pending>,
 }
@@ -422,7 +418,8 @@ impl AsyncPublisher {
     }
 
     /// Takes a slot in the window (waiting up to `timeout` for one while it is full; the clock
-    /// is read only then).
+    /// is read only then). Frees, on this thread, a batch of what publishes that got their
+    /// answer kept (`AsyncState::spent`).
     fn reserve(&self, timeout: Duration, entry: Pending) -> Result<u64> {
         let max = self.window.max_pending;
         let mut entry = Some(entry);
@@ -437,6 +434,11 @@ impl AsyncPublisher {
                     st.next_id += 1;
                     let id = st.next_id;
                     st.pending.insert(id, entry.take().expect("inserted once"));
+                    let spent = (st.spent.len() >= SPENT_BATCH).then(|| {
+                        std::mem::replace(&mut st.spent, Vec::with_capacity(2 * SPENT_BATCH))
+                    });
+                    drop(st);
+                    drop(spent);
                     return Ok(id);
                 }
             }
@@ -454,22 +456,6 @@ impl AsyncPublisher {
                 ));
             }
         }
-    }
-
-    /// Frees, on this thread, what publishes that got their answer kept, once there is a
-    /// batch of it.
-    fn free_spent(&self) {
-        let Some(mut spare) = self.spare.try_lock() else {
-            return;
-        };
-        {
-            let mut st = self.window.state.lock();
-            if st.spent.len() < SPENT_BATCH {
-                return;
-            }
-            std::mem::swap(&mut st.spent, &mut *spare);
-        }
-        spare.clear();
     }
 
     fn send(
