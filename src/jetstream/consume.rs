@@ -306,8 +306,15 @@ impl Messages {
             body.push_str(&format!(",\"max_bytes\":{b}"));
         }
         body.push('}');
-        self.nc
-            .publish_with_reply(&self.pull_subject, &self.inbox, body.as_bytes())?;
+        // Written by this thread when the writer is parked (a pull every few hundred
+        // messages would otherwise cost a wake-up of the writer each).
+        self.nc.handle.shared.publish_urgent(
+            &self.pull_subject,
+            Some(&self.inbox),
+            None,
+            body.as_bytes(),
+            None,
+        )?;
         self.pending_msgs += batch;
         self.pending_bytes += bytes.unwrap_or(0);
         Ok(())

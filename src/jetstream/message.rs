@@ -112,13 +112,12 @@ fn ack_tokens(reply: &str) -> Result<(Option<&str>, [&str; 7])> {
     let mut n = 0;
     // Split on the bytes (a '.' is never inside a multi-byte character): tokens are short,
     // and a char searcher per token showed in the ordered consumer's profile.
+    let bytes = rest.as_bytes();
     let mut start = 0;
-    let ends = rest
-        .bytes()
-        .enumerate()
-        .filter(|&(_, b)| b == b'.')
-        .map(|(i, _)| i);
-    for end in ends.chain(std::iter::once(rest.len())) {
+    for end in 0..=bytes.len() {
+        if end < bytes.len() && bytes[end] != b'.' {
+            continue;
+        }
         if n < all.len() {
             all[n] = &rest[start..end];
         }
