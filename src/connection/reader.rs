@@ -258,8 +258,7 @@ fn handle(shared: &Arc<Shared>, op: Control) -> Result<bool> {
 
 /// Routes one message (`op`, parsed from `data`, the front of the read buffer): to the request
 /// waiting for it, or into `out` for its subscription; a message for a dispatch subscription
-/// is returned (borrowed from `data`) with its callback, to be called once the table is
-/// released.
+/// joins `calls` (borrowed from `data`), for its callback to get once the table is released.
 #[allow(clippy::too_many_arguments)]
 fn deliver<'a>(
     shared: &Arc<Shared>,
