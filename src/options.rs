@@ -296,7 +296,7 @@ impl Options {
     ///
     /// NKey, JWT and creds settings replace each other: the last one set is used.
     pub fn nkey_seed(mut self, seed: impl Into<String>) -> Options {
-        self.auth = Auth::NKeySeed(Zeroizing::new(seed.into()));
+        self.auth = Auth::NKeySeed(auth::Seed::new(Zeroizing::new(seed.into())));
         self
     }
 
@@ -320,7 +320,7 @@ impl Options {
     pub fn user_jwt_and_seed(mut self, jwt: impl Into<String>, seed: impl Into<String>) -> Options {
         self.auth = Auth::Jwt {
             jwt: jwt.into(),
-            seed: Zeroizing::new(seed.into()),
+            seed: auth::Seed::new(Zeroizing::new(seed.into())),
         };
         self
     }
@@ -345,14 +345,14 @@ impl Options {
     /// read at every connection attempt, so it can be replaced while the client runs. An
     /// unreadable or malformed file is an [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) error.
     pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Options {
-        self.auth = Auth::CredsFile(path.into());
+        self.auth = Auth::CredsFile(path.into(), auth::sign_with_seed);
         self
     }
 
     /// Authenticate with the contents of a creds file. Wiped from memory when the options are
     /// dropped.
     pub fn credentials(mut self, creds: impl Into<String>) -> Options {
-        self.auth = Auth::Creds(Zeroizing::new(creds.into()));
+        self.auth = Auth::Creds(Zeroizing::new(creds.into()), auth::sign_with_seed);
         self
     }
 
@@ -714,14 +714,14 @@ impl Options {
 
     /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
     /// in a build without the `nkeys` feature).
-    fn check_auth(&self) -> Result<()> {
+    pub(crate) fn check_auth(&self) -> Result<()> {
         #[cfg(not(feature = "nkeys"))]
         if let Some(option) = self.auth.seed_option() {
             return Err(auth::nkeys_missing(&format!("the option {option}")));
         }
         match &self.auth {
-            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => auth::check_seed(seed),
-            Auth::Creds(text) => auth::parse_creds(text)
+            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => seed.check(),
+            Auth::Creds(text, _) => auth::parse_creds(text)
                 .map(|_| ())
                 .map_err(|e| e.in_file("the credentials text")),
             _ => Ok(()),
