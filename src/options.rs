@@ -79,7 +79,9 @@ pub struct Options {
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
     pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
-    pub(crate) ws_compression: bool,
+    /// `ws_compression(true)`: what builds the codecs once a server agrees. Stored by the option,
+    /// so a program that never turns compression on links no deflate code.
+    pub(crate) ws_compression: Option<crate::transport::WsCodecs>,
     /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
     pub(crate) proxy: Option<Zeroizing<String>>,
     pub(crate) proxy_from_env: bool,
@@ -162,7 +164,7 @@ impl Default for Options {
             tls_client_config: None,
             ws_origin: None,
             ws_headers_callback: None,
-            ws_compression: false,
+            ws_compression: None,
             proxy: None,
             proxy_from_env: false,
         }
@@ -585,7 +587,7 @@ impl Options {
     /// Cargo feature `ws_compression` (on by default): without it, `connect` fails with
     /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn ws_compression(mut self, on: bool) -> Options {
-        self.ws_compression = on;
+        self.ws_compression = on.then_some(crate::transport::ws_codecs as _);
         self
     }
 
@@ -698,7 +700,7 @@ impl Options {
             }
         }
         #[cfg(not(feature = "ws_compression"))]
-        if self.ws_compression {
+        if self.ws_compression.is_some() {
             return bad(
                 "ws_compression",
                 "this build of natsws has no WebSocket compression (cargo feature `ws_compression`)",
@@ -781,7 +783,7 @@ impl fmt::Debug for Options {
             )
             .field("ws_origin", &self.ws_origin)
             .field("ws_headers_callback", &self.ws_headers_callback.is_some())
-            .field("ws_compression", &self.ws_compression)
+            .field("ws_compression", &self.ws_compression.is_some())
             .field(
                 "proxy",
                 &self

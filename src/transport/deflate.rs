@@ -20,12 +20,15 @@
 //!   [`MAX_MESSAGE`] bytes; past that (a decompression bomb) or on corrupt data the read fails
 //!   with [`ErrorKind::Protocol`].
 //!
+//! The WebSocket transport reaches the codecs only through the [`Codecs`] constructor that
+//! `Options::ws_compression(true)` stores (a fn pointer), and then through trait objects
+//! ([`Inflate`], [`Deflate`]): a program that never turns compression on links no deflate or
+//! inflate code (about 50 KB of a release binary).
+//!
 //! Without the `ws_compression` feature nothing is offered (`Options::ws_compression(true)`
-//! fails `connect`), so nothing can be agreed: [`Agreed`], [`Inflater`] and [`Deflater`] are
-//! then types without values, and the code that would use them is unreachable by its types, not
-//! by a check.
+//! fails `connect`), so nothing can be agreed: [`Agreed`] is then a type without values, and
+//! the constructor is unreachable by its type, not by a check.
 
-#[cfg(feature = "ws_compression")]
 use std::io;
 
 #[cfg(feature = "ws_compression")]
@@ -62,8 +65,47 @@ pub(crate) const COMPRESS_THRESHOLD: usize = 64;
 #[cfg(feature = "ws_compression")]
 pub(crate) const MAX_MESSAGE: u64 = 128 * 1024 * 1024;
 
-/// The sync-flush tail RFC 7692 removes from each message and the receiver puts back.
-const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+/// The sync-flush tail RFC 7692 removes from each message and the receiver puts back (fed
+/// through [`Inflate::inflate`] at the end of each compressed message).
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Inflates incoming compressed messages, streaming ([`Inflater`]).
+pub(crate) trait Inflate: Send {
+    /// Feeds `input` (part of the current message's payload; may be empty to take output the
+    /// inflater still holds) and writes into `out`. Returns (input consumed, output written).
+    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> io::Result<(usize, usize)>;
+
+    /// The current message is over.
+    fn end_message(&mut self);
+}
+
+/// Compresses outgoing messages ([`Deflater`]).
+pub(crate) trait Deflate: Send {
+    /// Deflates `data` as one message into `out` (cleared first), without the `00 00 ff ff`
+    /// tail. `false` when it is not worth it (or not possible): send `data` plain then.
+    fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool;
+}
+
+/// The codecs of one connection whose server agreed to compression: the inflater, and the
+/// deflater when we may compress (see `Agreed::may_compress`).
+pub(crate) type Codecs = fn(Agreed) -> (Box<dyn Inflate>, Option<Box<dyn Deflate>>);
+
+/// Builds the codecs for what the server agreed to. The one [`Codecs`] there is: stored by
+/// `Options::ws_compression(true)`, named nowhere else outside tests.
+#[cfg(feature = "ws_compression")]
+pub(crate) fn codecs(agreed: Agreed) -> (Box<dyn Inflate>, Option<Box<dyn Deflate>>) {
+    (
+        Box::new(Inflater::new(agreed)),
+        Deflater::for_agreed(agreed).map(|d| Box::new(d) as Box<dyn Deflate>),
+    )
+}
+
+/// Without the feature nothing is agreed, so this is never called (but the option can still
+/// store it, to be refused by `Options::validate`).
+#[cfg(not(feature = "ws_compression"))]
+pub(crate) fn codecs(agreed: Agreed) -> (Box<dyn Inflate>, Option<Box<dyn Deflate>>) {
+    match agreed {}
+}
 
 /// What the server agreed to.
 #[cfg(feature = "ws_compression")]
@@ -107,48 +149,6 @@ pub(crate) fn negotiate<'a>(
             let name = ext.split(';').next().unwrap_or("").trim();
             Err(bad(format!("'{name}' was not offered")))
         }
-    }
-}
-
-/// Without the feature: no value, so never called.
-#[cfg(not(feature = "ws_compression"))]
-pub(crate) enum Deflater {}
-
-#[cfg(not(feature = "ws_compression"))]
-impl Deflater {
-    pub(crate) fn for_agreed(agreed: Agreed) -> Option<Deflater> {
-        match agreed {}
-    }
-
-    pub(crate) fn compress(&mut self, _data: &[u8], _out: &mut Vec<u8>) -> bool {
-        match *self {}
-    }
-}
-
-/// Without the feature: no value, so never called.
-#[cfg(not(feature = "ws_compression"))]
-pub(crate) enum Inflater {}
-
-#[cfg(not(feature = "ws_compression"))]
-impl Inflater {
-    pub(crate) fn new(agreed: Agreed) -> Inflater {
-        match agreed {}
-    }
-
-    pub(crate) fn inflate(
-        &mut self,
-        _input: &[u8],
-        _out: &mut [u8],
-    ) -> std::io::Result<(usize, usize)> {
-        match *self {}
-    }
-
-    pub(crate) fn tail() -> &'static [u8] {
-        &TAIL
-    }
-
-    pub(crate) fn end_message(&mut self) {
-        match *self {}
     }
 }
 
@@ -233,10 +233,11 @@ impl Deflater {
     pub(crate) fn for_agreed(agreed: Agreed) -> Option<Deflater> {
         agreed.may_compress.then(Deflater::new)
     }
+}
 
-    /// Deflates `data` as one message into `out` (cleared first), without the `00 00 ff ff`
-    /// tail. `false` when it is not worth it (or not possible): send `data` plain then.
-    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+#[cfg(feature = "ws_compression")]
+impl Deflate for Deflater {
+    fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
         if data.len() < COMPRESS_THRESHOLD {
             return false;
@@ -310,10 +311,11 @@ impl Inflater {
             ended: false,
         }
     }
+}
 
-    /// Feeds `input` (part of the current message's payload; may be empty to take output the
-    /// inflater still holds) and writes into `out`. Returns (input consumed, output written).
-    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> io::Result<(usize, usize)> {
+#[cfg(feature = "ws_compression")]
+impl Inflate for Inflater {
+    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> io::Result<(usize, usize)> {
         if self.ended {
             return Ok((input.len(), 0));
         }
@@ -341,13 +343,7 @@ impl Inflater {
         Ok((consumed, written))
     }
 
-    /// The tail every message ends with, to feed through [`Inflater::inflate`] at its end.
-    pub(crate) fn tail() -> &'static [u8] {
-        &TAIL
-    }
-
-    /// The current message is over.
-    pub(crate) fn end_message(&mut self) {
+    fn end_message(&mut self) {
         self.produced = 0;
         if self.reset_each || self.ended {
             self.d.reset(false);
@@ -426,7 +422,7 @@ mod tests {
         let mut got = Vec::new();
         let mut buf = vec![0u8; out];
         let mut input: Vec<&[u8]> = payload.chunks(chunk).collect();
-        input.push(Inflater::tail());
+        input.push(&TAIL);
         for piece in input {
             let mut piece = piece;
             loop {

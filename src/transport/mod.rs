@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::url::{Scheme, ServerUrl};
 
+pub(crate) use deflate::{codecs as ws_codecs, Codecs as WsCodecs};
 pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
@@ -94,8 +95,9 @@ pub(crate) type Kick = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct WsSetup {
     pub(crate) headers: Vec<(String, String)>,
-    /// Offer permessage-deflate (RFC 7692).
-    pub(crate) compression: bool,
+    /// Offer permessage-deflate (RFC 7692), with the constructor of the codecs for when the
+    /// server agrees (`Options::ws_compression`).
+    pub(crate) compression: Option<WsCodecs>,
 }
 
 /// Everything the transport layer needs for one attempt.

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
-use super::deflate::{self, Deflater, Inflater};
+use super::deflate::{self, Deflate, Inflate};
 use super::{Kick, ReadHalf, Setup, WriteHalf, WsSetup};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ServerUrl;
@@ -49,7 +49,7 @@ pub(crate) struct WsRead {
     kick: Kick,
     closed: Option<Error>,
     /// Compression was agreed.
-    inflater: Option<Inflater>,
+    inflater: Option<Box<dyn Inflate>>,
     /// Inside a fragmented data message (its first frame came, its final one has not): whether
     /// it is compressed.
     in_message: Option<bool>,
@@ -85,7 +85,7 @@ pub(crate) struct WsWrite {
     outbox: Outbox,
     closed: bool,
     /// Compression was agreed and we may compress.
-    deflater: Option<Deflater>,
+    deflater: Option<Box<dyn Deflate>>,
     /// A compressed message, before framing.
     zbuf: Vec<u8>,
     /// With compression: the most one message carries (see `deflate::MAX_COMPRESSED_MESSAGE`).
@@ -122,7 +122,7 @@ pub(crate) fn upgrade(
                     .collect();
                 let agreed = deflate::negotiate(
                     extensions.iter().map(String::as_str),
-                    setup.ws.compression,
+                    setup.ws.compression.is_some(),
                 )?;
                 break (n, agreed);
             }
@@ -158,11 +158,19 @@ pub(crate) fn upgrade(
     buf.resize(RAW_BUF.max(end), 0);
     match agreed {
         Some(a) => log::debug!("{url}: WebSocket compression agreed ({a:?})"),
-        None if setup.ws.compression => {
+        None if setup.ws.compression.is_some() => {
             log::debug!("{url}: the server declined WebSocket compression; plain frames")
         }
         None => {}
     }
+    // The codecs come from the option's constructor: `negotiate` agrees only to what we offered.
+    let (inflater, deflater) = match (agreed, setup.ws.compression) {
+        (Some(agreed), Some(codecs)) => {
+            let (inflater, deflater) = codecs(agreed);
+            (Some(inflater), deflater)
+        }
+        _ => (None, None),
+    };
     let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
     Ok((
         WsRead {
@@ -176,7 +184,7 @@ pub(crate) fn upgrade(
             outbox: outbox.clone(),
             kick,
             closed: None,
-            inflater: agreed.map(Inflater::new),
+            inflater,
             in_message: None,
             unmasked: 0,
             inflate_pending: false,
@@ -186,7 +194,7 @@ pub(crate) fn upgrade(
             frame: Vec::new(),
             outbox,
             closed: false,
-            deflater: agreed.and_then(Deflater::for_agreed),
+            deflater,
             zbuf: Vec::new(),
             max_message: deflate::MAX_COMPRESSED_MESSAGE,
         },
@@ -213,7 +221,7 @@ fn upgrade_request(url: &ServerUrl, ws: &WsSetup) -> Result<(Vec<u8>, String)> {
         url.path,
         url.host_port(),
     );
-    if ws.compression {
+    if ws.compression.is_some() {
         req.push_str("Sec-WebSocket-Extensions: ");
         req.push_str(deflate::OFFER);
         req.push_str("\r\n");
@@ -477,9 +485,9 @@ impl ReadHalf for WsRead {
                     let Some(inf) = self.inflater.as_mut() else {
                         return Err(stalled());
                     };
-                    let (c, w) = inf.inflate(&Inflater::tail()[fed..], buf)?;
+                    let (c, w) = inf.inflate(&deflate::TAIL[fed..], buf)?;
                     let fed = fed + c;
-                    if fed == Inflater::tail().len() && w < buf.len() {
+                    if fed == deflate::TAIL.len() && w < buf.len() {
                         inf.end_message();
                         self.frame = Current::None;
                         self.inflate_pending = false;
@@ -490,7 +498,7 @@ impl ReadHalf for WsRead {
                     if w > 0 {
                         return Ok(w);
                     }
-                    if c == 0 && fed < Inflater::tail().len() {
+                    if c == 0 && fed < deflate::TAIL.len() {
                         return Err(stalled());
                     }
                 }
@@ -756,7 +764,7 @@ mod tests {
         let url = ServerUrl::parse("wss://[::1]:8443/nats?x=1").unwrap();
         let ws = WsSetup {
             headers: vec![("Cookie".into(), "a=b; c=d".into())],
-            compression: true,
+            compression: Some(deflate::codecs),
         };
         let (bytes, key) = upgrade_request(&url, &ws).unwrap();
         let text = String::from_utf8(bytes).unwrap();
@@ -788,14 +796,14 @@ mod tests {
         ] {
             let ws = WsSetup {
                 headers: vec![(name.into(), value.into())],
-                compression: false,
+                compression: None,
             };
             let e = upgrade_request(&url, &ws).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidOption, "{name:?}: {e}");
         }
         let tab = WsSetup {
             headers: vec![("X-Tab".into(), "a\tb \u{e9}".into())],
-            compression: false,
+            compression: None,
         };
         upgrade_request(&url, &tab).unwrap();
     }
@@ -1045,7 +1053,7 @@ mod tests {
     #[cfg(feature = "ws_compression")]
     mod compressed {
         use super::*;
-        use crate::transport::deflate::Agreed;
+        use crate::transport::deflate::{Agreed, Deflater, Inflater};
         use flate2::{Compress, Compression, FlushCompress};
 
         fn agreed(server_no_context_takeover: bool) -> Agreed {
@@ -1057,7 +1065,7 @@ mod tests {
 
         fn compressed_reader(chunks: Vec<Vec<u8>>, agreed: Agreed, limit: u64) -> WsRead {
             let (mut r, _) = reader(chunks);
-            r.inflater = Some(Inflater::with_limit(agreed, limit));
+            r.inflater = Some(Box::new(Inflater::with_limit(agreed, limit)));
             r
         }
 
@@ -1258,7 +1266,7 @@ mod tests {
                 frame: Vec::new(),
                 outbox: Arc::new(Mutex::new(Vec::new())),
                 closed: false,
-                deflater: Some(Deflater::new()),
+                deflater: Some(Box::new(Deflater::new())),
                 zbuf: Vec::new(),
                 max_message: deflate::MAX_COMPRESSED_MESSAGE,
             };
@@ -1281,7 +1289,7 @@ mod tests {
                     let mut inf = Inflater::new(agreed(true));
                     let mut buf = vec![0u8; 2 * MAX_FRAME];
                     let (_, w1) = inf.inflate(&p, &mut buf).unwrap();
-                    let (_, w2) = inf.inflate(Inflater::tail(), &mut buf[w1..]).unwrap();
+                    let (_, w2) = inf.inflate(&deflate::TAIL, &mut buf[w1..]).unwrap();
                     p = buf[..w1 + w2].to_vec();
                 }
                 frames.push((hdr.rsv1, p));
