@@ -188,7 +188,7 @@ fn callback_error(what: &str, e: CallbackError) -> Error {
 
 /// base64url without padding, the encoding nats.go uses for `sig`.
 fn encode_sig(sig: &[u8]) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(sig)
+    crate::base64::encode_url_no_pad(sig)
 }
 
 #[cfg(not(feature = "nkeys"))]
