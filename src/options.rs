@@ -79,9 +79,9 @@ pub struct Options {
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
     pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
-    /// `ws_compression(true)`: what builds the codecs once a server agrees. Stored by the option,
-    /// so a program that never turns compression on links no deflate code.
-    pub(crate) ws_compression: Option<crate::transport::WsCodecs>,
+    /// `ws_compression(true)`: what reads the server's answer and builds the codecs. Stored by
+    /// the option, so a program that never turns compression on links no deflate code.
+    pub(crate) ws_compression: Option<crate::transport::WsCompression>,
     /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
     pub(crate) proxy: Option<Zeroizing<String>>,
     pub(crate) proxy_from_env: bool,
@@ -587,7 +587,7 @@ impl Options {
     /// Cargo feature `ws_compression` (on by default): without it, `connect` fails with
     /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn ws_compression(mut self, on: bool) -> Options {
-        self.ws_compression = on.then_some(crate::transport::ws_codecs as _);
+        self.ws_compression = on.then_some(crate::transport::ws_compression as _);
         self
     }
 

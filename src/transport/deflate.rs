@@ -20,14 +20,15 @@
 //!   [`MAX_MESSAGE`] bytes; past that (a decompression bomb) or on corrupt data the read fails
 //!   with [`ErrorKind::Protocol`].
 //!
-//! The WebSocket transport reaches the codecs only through the [`Codecs`] constructor that
-//! `Options::ws_compression(true)` stores (a fn pointer), and then through trait objects
-//! ([`Inflate`], [`Deflate`]): a program that never turns compression on links no deflate or
-//! inflate code (about 50 KB of a release binary).
+//! The WebSocket transport reaches all this only through the [`Start`] that
+//! `Options::ws_compression(true)` stores (a fn pointer to [`start`]: read the answer, build
+//! the codecs), and then through trait objects ([`Inflate`], [`Deflate`]). A connection that
+//! offered nothing reads the answer with [`refuse`]. So a program that never turns compression
+//! on links no deflate, inflate or negotiation code (about 55 KB of a release binary).
 //!
 //! Without the `ws_compression` feature nothing is offered (`Options::ws_compression(true)`
-//! fails `connect`), so nothing can be agreed: [`Agreed`] is then a type without values, and
-//! the constructor is unreachable by its type, not by a check.
+//! fails `connect`), so nothing can be agreed: [`Agreed`] and [`Codecs`] are then types without
+//! values.
 
 use std::io;
 
@@ -86,25 +87,56 @@ pub(crate) trait Deflate: Send {
     fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool;
 }
 
-/// The codecs of one connection whose server agreed to compression: the inflater, and the
-/// deflater when we may compress (see `Agreed::may_compress`).
-pub(crate) type Codecs = fn(Agreed) -> (Box<dyn Inflate>, Option<Box<dyn Deflate>>);
-
-/// Builds the codecs for what the server agreed to. The one [`Codecs`] there is: stored by
-/// `Options::ws_compression(true)`, named nowhere else outside tests.
-#[cfg(feature = "ws_compression")]
-pub(crate) fn codecs(agreed: Agreed) -> (Box<dyn Inflate>, Option<Box<dyn Deflate>>) {
-    (
-        Box::new(Inflater::new(agreed)),
-        Deflater::for_agreed(agreed).map(|d| Box::new(d) as Box<dyn Deflate>),
-    )
+/// The codecs of one connection whose server agreed to compression.
+pub(crate) struct Codecs {
+    /// What it agreed to.
+    pub(crate) agreed: Agreed,
+    pub(crate) inflater: Box<dyn Inflate>,
+    /// `None` when we may not compress (see `Agreed::may_compress`).
+    pub(crate) deflater: Option<Box<dyn Deflate>>,
 }
 
-/// Without the feature nothing is agreed, so this is never called (but the option can still
-/// store it, to be refused by `Options::validate`).
+/// Compression for one connection that offered it: reads the server's answer to [`OFFER`]
+/// (every `Sec-WebSocket-Extensions` value) and, when the server agreed, builds the codecs.
+/// `Options::ws_compression(true)` stores [`start`] as this; a connection that did not offer
+/// reads the answer with [`refuse`].
+pub(crate) type Start = fn(&[String]) -> Result<Option<Codecs>>;
+
+/// The one [`Start`] there is, named nowhere but in the option (and tests).
+#[cfg(feature = "ws_compression")]
+pub(crate) fn start(values: &[String]) -> Result<Option<Codecs>> {
+    let Some(agreed) = negotiate(values.iter().map(String::as_str))? else {
+        return Ok(None);
+    };
+    Ok(Some(Codecs {
+        agreed,
+        inflater: Box::new(Inflater::new(agreed)),
+        deflater: Deflater::for_agreed(agreed).map(|d| Box::new(d) as Box<dyn Deflate>),
+    }))
+}
+
+/// Without the feature nothing can be agreed: the option still stores this (and
+/// `Options::validate` refuses it), and it reads any answer as one to an offer never made.
 #[cfg(not(feature = "ws_compression"))]
-pub(crate) fn codecs(agreed: Agreed) -> (Box<dyn Inflate>, Option<Box<dyn Deflate>>) {
-    match agreed {}
+pub(crate) fn start(values: &[String]) -> Result<Option<Codecs>> {
+    refuse(values.iter().map(String::as_str)).map(|()| None)
+}
+
+/// Reads the server's answer when nothing was offered: any extension in it is one we did not
+/// offer, and fails the upgrade as RFC 6455 requires of a client.
+pub(crate) fn refuse<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let first = values
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|e| !e.is_empty());
+    match first {
+        None => Ok(()),
+        Some(ext) => {
+            let name = ext.split(';').next().unwrap_or("").trim();
+            Err(bad(format!("'{name}' was not offered")))
+        }
+    }
 }
 
 /// What the server agreed to.
@@ -131,42 +163,17 @@ fn bad(why: String) -> Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Agreed {}
 
-/// Without the feature nothing was offered, so any extension in the answer is one we did not
-/// offer, and fails the upgrade as RFC 6455 requires of a client.
-#[cfg(not(feature = "ws_compression"))]
-pub(crate) fn negotiate<'a>(
-    values: impl IntoIterator<Item = &'a str>,
-    _offered: bool,
-) -> Result<Option<Agreed>> {
-    let first = values
-        .into_iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .find(|e| !e.is_empty());
-    match first {
-        None => Ok(None),
-        Some(ext) => {
-            let name = ext.split(';').next().unwrap_or("").trim();
-            Err(bad(format!("'{name}' was not offered")))
-        }
-    }
-}
-
-/// Reads the server's `Sec-WebSocket-Extensions` answer (every header value). `offered`: we
-/// sent [`OFFER`]. No extension → `None` (plain frames). An extension we did not offer, a
-/// parameter RFC 7692 does not define, a duplicate or a bad value fails the upgrade, as the RFC
-/// requires of a client.
+/// Reads the server's `Sec-WebSocket-Extensions` answer (every header value) to [`OFFER`]. No
+/// extension → `None` (plain frames). An extension we did not offer, a parameter RFC 7692 does
+/// not define, a duplicate or a bad value fails the upgrade, as the RFC requires of a client.
 #[cfg(feature = "ws_compression")]
-pub(crate) fn negotiate<'a>(
-    values: impl IntoIterator<Item = &'a str>,
-    offered: bool,
-) -> Result<Option<Agreed>> {
+fn negotiate<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Option<Agreed>> {
     let mut agreed: Option<Agreed> = None;
     for value in values {
         for ext in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let mut params = ext.split(';').map(str::trim);
             let name = params.next().unwrap_or("");
-            if !offered || !name.eq_ignore_ascii_case("permessage-deflate") {
+            if !name.eq_ignore_ascii_case("permessage-deflate") {
                 return Err(bad(format!("'{name}' was not offered")));
             }
             if agreed.is_some() {
@@ -352,19 +359,27 @@ impl Inflate for Inflater {
     }
 }
 
-#[cfg(all(test, not(feature = "ws_compression")))]
-mod tests_without_the_feature {
+#[cfg(test)]
+mod tests_without_an_offer {
     use super::*;
 
     #[test]
     fn any_extension_in_the_answer_was_not_offered() {
-        assert_eq!(negotiate(Vec::<&str>::new(), false).unwrap(), None);
-        assert_eq!(negotiate([" ", ""], false).unwrap(), None);
+        refuse(Vec::<&str>::new()).unwrap();
+        refuse([" ", ""]).unwrap();
         for answer in ["permessage-deflate", " , x-webkit-deflate-frame; a=1"] {
-            let e = negotiate([answer], false).unwrap_err();
+            let e = refuse([answer]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::WebSocket, "{answer}");
             assert!(e.to_string().contains("was not offered"), "{e}");
         }
+    }
+
+    #[test]
+    #[cfg(not(feature = "ws_compression"))]
+    fn without_the_feature_nothing_is_agreed() {
+        assert!(start(&[]).unwrap().is_none());
+        let e = start(&["permessage-deflate".to_string()]).err().unwrap();
+        assert!(e.to_string().contains("was not offered"), "{e}");
     }
 }
 
@@ -381,8 +396,8 @@ mod tests {
 
     #[test]
     fn the_server_answer_is_read_strictly() {
-        let ok = |v: &str| negotiate([v], true).unwrap();
-        assert_eq!(negotiate(Vec::<&str>::new(), true).unwrap(), None);
+        let ok = |v: &str| negotiate([v]).unwrap();
+        assert_eq!(negotiate(Vec::<&str>::new()).unwrap(), None);
         assert_eq!(
             ok("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
             Some(agreed(true))
@@ -408,12 +423,19 @@ mod tests {
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "permessage-deflate, permessage-deflate",
         ] {
-            let e = negotiate([bad], true).unwrap_err();
+            let e = negotiate([bad]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::WebSocket, "{bad}");
         }
-        // An answer to an offer we never made.
-        let e = negotiate(["permessage-deflate"], false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::WebSocket);
+        // What the option stores: the same reading, and codecs when agreed.
+        let answer = |v: &str| start(&[v.to_string()]);
+        assert!(answer("").unwrap().is_none());
+        let c = answer("permessage-deflate; client_max_window_bits=9")
+            .unwrap()
+            .unwrap();
+        assert!(!c.agreed.may_compress && c.deflater.is_none());
+        let c = answer(OFFER).unwrap().unwrap();
+        assert!(c.agreed.server_no_context_takeover && c.deflater.is_some());
+        assert!(answer("x-webkit-deflate-frame").is_err());
     }
 
     /// Inflates one message's payload, fed in pieces of `chunk` bytes and read out in pieces of

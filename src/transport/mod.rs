@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::url::{Scheme, ServerUrl};
 
-pub(crate) use deflate::{codecs as ws_codecs, Codecs as WsCodecs};
+pub(crate) use deflate::{start as ws_compression, Start as WsCompression};
 pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
 pub(crate) use tls::TlsSetup;
@@ -95,9 +95,9 @@ pub(crate) type Kick = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct WsSetup {
     pub(crate) headers: Vec<(String, String)>,
-    /// Offer permessage-deflate (RFC 7692), with the constructor of the codecs for when the
-    /// server agrees (`Options::ws_compression`).
-    pub(crate) compression: Option<WsCodecs>,
+    /// Offer permessage-deflate (RFC 7692), and what reads the answer and builds the codecs
+    /// (`Options::ws_compression`).
+    pub(crate) compression: Option<WsCompression>,
 }
 
 /// Everything the transport layer needs for one attempt.

@@ -107,7 +107,7 @@ pub(crate) fn upgrade(
     // Read the response head; keep whatever follows it.
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
-    let (head_len, agreed) = loop {
+    let (head_len, codecs) = loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&buf) {
@@ -119,11 +119,14 @@ pub(crate) fn upgrade(
                     .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
                     .map(|h| String::from_utf8_lossy(h.value).into_owned())
                     .collect();
-                let agreed = deflate::negotiate(
-                    extensions.iter().map(String::as_str),
-                    setup.ws.compression.is_some(),
-                )?;
-                break (n, agreed);
+                let codecs = match setup.ws.compression {
+                    Some(start) => start(&extensions)?,
+                    None => {
+                        deflate::refuse(extensions.iter().map(String::as_str))?;
+                        None
+                    }
+                };
+                break (n, codecs);
             }
             Ok(httparse::Status::Partial) => {}
             Err(e) => {
@@ -155,20 +158,16 @@ pub(crate) fn upgrade(
     let end = buf.len() - head_len;
     buf.copy_within(head_len.., 0);
     buf.resize(RAW_BUF.max(end), 0);
-    match agreed {
-        Some(a) => log::debug!("{url}: WebSocket compression agreed ({a:?})"),
+    match &codecs {
+        Some(c) => log::debug!("{url}: WebSocket compression agreed ({:?})", c.agreed),
         None if setup.ws.compression.is_some() => {
             log::debug!("{url}: the server declined WebSocket compression; plain frames")
         }
         None => {}
     }
-    // The codecs come from the option's constructor: `negotiate` agrees only to what we offered.
-    let (inflater, deflater) = match (agreed, setup.ws.compression) {
-        (Some(agreed), Some(codecs)) => {
-            let (inflater, deflater) = codecs(agreed);
-            (Some(inflater), deflater)
-        }
-        _ => (None, None),
+    let (inflater, deflater) = match codecs {
+        Some(c) => (Some(c.inflater), c.deflater),
+        None => (None, None),
     };
     let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
     Ok((
@@ -763,7 +762,7 @@ mod tests {
         let url = ServerUrl::parse("wss://[::1]:8443/nats?x=1").unwrap();
         let ws = WsSetup {
             headers: vec![("Cookie".into(), "a=b; c=d".into())],
-            compression: Some(deflate::codecs),
+            compression: Some(deflate::start),
         };
         let (bytes, key) = upgrade_request(&url, &ws).unwrap();
         let text = String::from_utf8(bytes).unwrap();
