@@ -75,6 +75,9 @@ pub struct Options {
     pub(crate) auth: Auth,
     pub(crate) tls_builtin_roots: bool,
     pub(crate) client_cert: Option<ClientCert>,
+    /// Set by the options that give PEM (roots, a client certificate): what builds the TLS
+    /// configuration from it, so a program that sets none links no PEM parsing or key loading.
+    pub(crate) tls_pem: Option<crate::transport::TlsWithPem>,
     #[cfg(feature = "rustls")]
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
@@ -160,6 +163,7 @@ impl Default for Options {
             auth: Auth::None,
             tls_builtin_roots: true,
             client_cert: None,
+            tls_pem: None,
             #[cfg(feature = "rustls")]
             tls_client_config: None,
             ws_origin: None,
@@ -367,12 +371,14 @@ impl Options {
     /// URLs), they are not used.
     pub fn add_root_certificate(mut self, pem_path: impl Into<PathBuf>) -> Options {
         self.root_cert_paths.push(pem_path.into());
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
     /// Trust the CA certificates in these PEM bytes, in addition to the built-in web roots.
     pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Options {
         self.root_cert_pems.push(pem.into());
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
@@ -397,6 +403,7 @@ impl Options {
             cert: cert_pem_path.into(),
             key: key_pem_path.into(),
         });
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
@@ -411,6 +418,7 @@ impl Options {
             cert: cert_pem.into(),
             key: Zeroizing::new(key_pem.into()),
         });
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 

@@ -28,9 +28,9 @@ use crate::url::{Scheme, ServerUrl};
 pub(crate) use deflate::{start as ws_compression, Start as WsCompression};
 pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
-pub(crate) use tls::TlsSetup;
 #[cfg(not(feature = "tls"))]
 pub(crate) use tls::MISSING as TLS_MISSING;
+pub(crate) use tls::{with_pem as tls_with_pem, TlsSetup, WithPem as TlsWithPem};
 pub(crate) use ws::check_extra_header;
 
 /// Checks the environment's proxy variables when the options take the proxy from there.
