@@ -88,6 +88,9 @@ pub struct Options {
     /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
     pub(crate) proxy: Option<Zeroizing<String>>,
     pub(crate) proxy_from_env: bool,
+    /// Set by `proxy` and `proxy_from_env`: the proxy code, so a program that calls neither
+    /// links none of it.
+    pub(crate) proxy_code: Option<&'static crate::transport::ProxyCode>,
 }
 
 /// A client certificate chain and its private key, for mutual TLS.
@@ -171,6 +174,7 @@ impl Default for Options {
             ws_compression: None,
             proxy: None,
             proxy_from_env: false,
+            proxy_code: None,
         }
     }
 }
@@ -614,6 +618,7 @@ impl Options {
     /// [`ignore_discovered_servers`](Options::ignore_discovered_servers)).
     pub fn proxy(mut self, url: impl Into<String>) -> Options {
         self.proxy = Some(Zeroizing::new(url.into()));
+        self.proxy_code = Some(&crate::transport::PROXY);
         self
     }
 
@@ -635,6 +640,7 @@ impl Options {
     /// connecting directly.
     pub fn proxy_from_env(mut self, on: bool) -> Options {
         self.proxy_from_env = on;
+        self.proxy_code = Some(&crate::transport::PROXY);
         self
     }
 
@@ -714,11 +720,7 @@ impl Options {
                 "this build of natsws has no WebSocket compression (cargo feature `ws_compression`)",
             );
         }
-        if let Some(proxy) = &self.proxy {
-            // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
-            crate::transport::Proxy::parse(proxy)?;
-        }
-        crate::transport::check_proxy_env(self)?;
+        crate::transport::check_proxy(self)?;
         Ok(())
     }
 
@@ -883,6 +885,20 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("cargo feature `ws_compression`"), "{text}");
         Options::new().ws_compression(false).validate().unwrap();
+    }
+
+    /// The proxy code is reached only through what these options store: without it the proxy
+    /// URL would never be checked or used, nor the environment read.
+    #[test]
+    fn proxy_options_store_the_proxy_code() {
+        assert!(Options::new().proxy_code.is_none());
+        assert!(Options::new().proxy("http://h:3128").proxy_code.is_some());
+        assert!(Options::new().proxy_from_env(true).proxy_code.is_some());
+        let e = Options::new()
+            .proxy("socks5://h:1080")
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("bad proxy URL"), "{e}");
     }
 
     #[test]
