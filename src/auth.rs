@@ -61,6 +61,18 @@ impl Seed {
     }
 }
 
+/// The code that handles [`Auth`]: stored beside it by the options that set credentials, so a
+/// program that sets none links none of it (creds parsing, signing, the callbacks' handling).
+pub(crate) struct AuthCode {
+    pub(crate) prove: fn(&Auth, Option<&str>, &str) -> Result<Proof>,
+    pub(crate) check: fn(&Auth) -> Result<()>,
+}
+
+pub(crate) static AUTH: AuthCode = AuthCode {
+    prove: Auth::prove,
+    check: Auth::check,
+};
+
 /// How the client proves who it is beyond user/password and token.
 #[derive(Clone, Default)]
 pub(crate) enum Auth {
@@ -174,6 +186,24 @@ impl Auth {
                 let seed = Seed::with_signer(seed, *sign);
                 Auth::Jwt { jwt, seed }.prove(nonce, server)
             }
+        }
+    }
+}
+
+impl Auth {
+    /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
+    /// in a build without the `nkeys` feature).
+    pub(crate) fn check(&self) -> Result<()> {
+        #[cfg(not(feature = "nkeys"))]
+        if let Some(option) = self.seed_option() {
+            return Err(nkeys_missing(&format!("the option {option}")));
+        }
+        match self {
+            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => seed.check(),
+            Auth::Creds(text, _) => parse_creds(text)
+                .map(|_| ())
+                .map_err(|e| e.in_file("the credentials text")),
+            _ => Ok(()),
         }
     }
 }
@@ -487,7 +517,7 @@ mod tests {
         let nonce = "t3Ls-nonce_xyz";
         for (option, opts, nkey) in all {
             opts.check_auth().unwrap();
-            let proof = opts.auth.prove(Some(nonce), "s").unwrap();
+            let proof = opts.prove_auth(Some(nonce), "s").unwrap();
             if nkey {
                 assert_eq!(proof.nkey.as_deref(), Some(kp.public_key().as_str()));
                 assert_eq!(proof.jwt, None);

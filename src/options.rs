@@ -73,6 +73,8 @@ pub struct Options {
     pub(crate) lame_duck_migration: bool,
     pub(crate) lame_duck_window: Duration,
     pub(crate) auth: Auth,
+    /// Set with `auth` by the options that set it (see `set_auth`).
+    pub(crate) auth_code: Option<&'static auth::AuthCode>,
     pub(crate) tls_builtin_roots: bool,
     pub(crate) client_cert: Option<ClientCert>,
     /// Set by the options that give PEM (roots, a client certificate): what builds the TLS
@@ -164,6 +166,7 @@ impl Default for Options {
             lame_duck_migration: true,
             lame_duck_window: Duration::from_secs(5),
             auth: Auth::None,
+            auth_code: None,
             tls_builtin_roots: true,
             client_cert: None,
             tls_pem: None,
@@ -305,34 +308,31 @@ impl Options {
     /// authentication). The seed is wiped from memory when the options are dropped.
     ///
     /// NKey, JWT and creds settings replace each other: the last one set is used.
-    pub fn nkey_seed(mut self, seed: impl Into<String>) -> Options {
-        self.auth = Auth::NKeySeed(auth::Seed::new(Zeroizing::new(seed.into())));
-        self
+    pub fn nkey_seed(self, seed: impl Into<String>) -> Options {
+        self.set_auth(Auth::NKeySeed(auth::Seed::new(Zeroizing::new(seed.into()))))
     }
 
     /// Authenticate with a user NKey whose seed natsws never sees: `sign` gets the server's
     /// nonce and returns the raw 64-byte Ed25519 signature (natsws encodes it). Called at every
     /// connection attempt.
     pub fn nkey(
-        mut self,
+        self,
         public_key: impl Into<String>,
         sign: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, CallbackError> + Send + Sync + 'static,
     ) -> Options {
-        self.auth = Auth::NKeyCallback {
+        self.set_auth(Auth::NKeyCallback {
             public_key: public_key.into(),
             sign: std::sync::Arc::new(sign),
-        };
-        self
+        })
     }
 
     /// Authenticate with a user JWT and the user's NKey seed (decentralized auth). The seed is
     /// wiped from memory when the options are dropped.
-    pub fn user_jwt_and_seed(mut self, jwt: impl Into<String>, seed: impl Into<String>) -> Options {
-        self.auth = Auth::Jwt {
+    pub fn user_jwt_and_seed(self, jwt: impl Into<String>, seed: impl Into<String>) -> Options {
+        self.set_auth(Auth::Jwt {
             jwt: jwt.into(),
             seed: auth::Seed::new(Zeroizing::new(seed.into())),
-        };
-        self
+        })
     }
 
     /// Authenticate with a user JWT from callbacks, so secrets can live in a keystore or be
@@ -340,30 +340,30 @@ impl Options {
     /// Ed25519 signature). Both are called at every connection attempt; an error from either
     /// fails that attempt with [`ErrorKind::Authorization`](crate::ErrorKind::Authorization).
     pub fn user_jwt(
-        mut self,
+        self,
         jwt: impl Fn() -> std::result::Result<String, CallbackError> + Send + Sync + 'static,
         sign: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, CallbackError> + Send + Sync + 'static,
     ) -> Options {
-        self.auth = Auth::JwtCallback {
+        self.set_auth(Auth::JwtCallback {
             jwt: std::sync::Arc::new(jwt),
             sign: std::sync::Arc::new(sign),
-        };
-        self
+        })
     }
 
     /// Authenticate with a creds file (the user JWT and seed, as written by `nsc`). The file is
     /// read at every connection attempt, so it can be replaced while the client runs. An
     /// unreadable or malformed file is an [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) error.
-    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Options {
-        self.auth = Auth::CredsFile(path.into(), auth::sign_with_seed);
-        self
+    pub fn credentials_file(self, path: impl Into<PathBuf>) -> Options {
+        self.set_auth(Auth::CredsFile(path.into(), auth::sign_with_seed))
     }
 
     /// Authenticate with the contents of a creds file. Wiped from memory when the options are
     /// dropped.
-    pub fn credentials(mut self, creds: impl Into<String>) -> Options {
-        self.auth = Auth::Creds(Zeroizing::new(creds.into()), auth::sign_with_seed);
-        self
+    pub fn credentials(self, creds: impl Into<String>) -> Options {
+        self.set_auth(Auth::Creds(
+            Zeroizing::new(creds.into()),
+            auth::sign_with_seed,
+        ))
     }
 
     /// Trust the CA certificates in this PEM file, in addition to the built-in web roots (or
@@ -724,19 +724,28 @@ impl Options {
         Ok(())
     }
 
+    /// Sets the NKey/JWT credentials, and the code that handles them (so a program that sets
+    /// none links none of it).
+    fn set_auth(mut self, auth: Auth) -> Options {
+        self.auth = auth;
+        self.auth_code = Some(&auth::AUTH);
+        self
+    }
+
     /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
     /// in a build without the `nkeys` feature).
     pub(crate) fn check_auth(&self) -> Result<()> {
-        #[cfg(not(feature = "nkeys"))]
-        if let Some(option) = self.auth.seed_option() {
-            return Err(auth::nkeys_missing(&format!("the option {option}")));
+        match self.auth_code {
+            Some(code) => (code.check)(&self.auth),
+            None => Ok(()),
         }
-        match &self.auth {
-            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => seed.check(),
-            Auth::Creds(text, _) => auth::parse_creds(text)
-                .map(|_| ())
-                .map_err(|e| e.in_file("the credentials text")),
-            _ => Ok(()),
+    }
+
+    /// The NKey/JWT part of CONNECT for one attempt (see [`Auth::prove`]).
+    pub(crate) fn prove_auth(&self, nonce: Option<&str>, server: &str) -> Result<auth::Proof> {
+        match self.auth_code {
+            Some(code) => (code.prove)(&self.auth, nonce, server),
+            None => Ok(auth::Proof::default()),
         }
     }
 }
