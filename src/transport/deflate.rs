@@ -70,7 +70,7 @@ pub(crate) const MAX_MESSAGE: u64 = 128 * 1024 * 1024;
 /// through [`Inflate::inflate`] at the end of each compressed message).
 pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// Inflates incoming compressed messages, streaming ([`Inflater`]).
+/// Inflates incoming compressed messages, streaming (`Inflater`).
 pub(crate) trait Inflate: Send {
     /// Feeds `input` (part of the current message's payload; may be empty to take output the
     /// inflater still holds) and writes into `out`. Returns (input consumed, output written).
@@ -80,7 +80,7 @@ pub(crate) trait Inflate: Send {
     fn end_message(&mut self);
 }
 
-/// Compresses outgoing messages ([`Deflater`]).
+/// Compresses outgoing messages (`Deflater`).
 pub(crate) trait Deflate: Send {
     /// Deflates `data` as one message into `out` (cleared first), without the `00 00 ff ff`
     /// tail. `false` when it is not worth it (or not possible): send `data` plain then.
