@@ -5,6 +5,10 @@
 //! Secrets (seeds, creds file contents) are kept in [`Zeroizing`] buffers, wiped when dropped.
 //! `nkeys::KeyPair` does not wipe its key material, so a `KeyPair` is built only for the moment
 //! of signing a nonce and dropped right after.
+//!
+//! Signing with a seed (Ed25519, base32 seeds, SHA-512: about 120 KB of a release binary) is
+//! reached only through the [`SeedSigner`] that an option taking a seed stores beside it, never
+//! called by name from the handshake: a program that sets no seed links none of that code.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -24,32 +28,74 @@ pub(crate) type SignCallback =
 pub(crate) type HeadersCallback =
     Arc<dyn Fn() -> std::result::Result<Vec<(String, String)>, CallbackError> + Send + Sync>;
 
+/// Signs `data` with an NKey seed: the seed's public key and the encoded signature. The options
+/// that take a seed (or a creds file) store [`sign_with_seed`] as this, and the handshake signs
+/// through it, so the signing code is linked only into programs that call one of them.
+pub(crate) type SeedSigner = fn(&str, &[u8]) -> Result<(String, String)>;
+
+/// A user NKey seed (`SU…`), wiped when dropped, and the function that signs with it.
+#[derive(Clone)]
+pub(crate) struct Seed {
+    secret: Zeroizing<String>,
+    sign: SeedSigner,
+}
+
+impl Seed {
+    /// A seed given to an option; signs with [`sign_with_seed`].
+    pub(crate) fn new(secret: Zeroizing<String>) -> Seed {
+        Seed::with_signer(secret, sign_with_seed)
+    }
+
+    fn with_signer(secret: Zeroizing<String>, sign: SeedSigner) -> Seed {
+        Seed { secret, sign }
+    }
+
+    /// The public key and the encoded signature of `data`.
+    fn sign(&self, data: &[u8]) -> Result<(String, String)> {
+        (self.sign)(&self.secret, data)
+    }
+
+    /// Checks a seed given as an option, so a typo fails at `connect` with a clear error.
+    pub(crate) fn check(&self) -> Result<()> {
+        self.sign(b"check").map(|_| ())
+    }
+}
+
+/// The code that handles [`Auth`]: stored beside it by the options that set credentials, so a
+/// program that sets none links none of it (creds parsing, signing, the callbacks' handling).
+pub(crate) struct AuthCode {
+    pub(crate) prove: fn(&Auth, Option<&str>, &str) -> Result<Proof>,
+    pub(crate) check: fn(&Auth) -> Result<()>,
+}
+
+pub(crate) static AUTH: AuthCode = AuthCode {
+    prove: Auth::prove,
+    check: Auth::check,
+};
+
 /// How the client proves who it is beyond user/password and token.
 #[derive(Clone, Default)]
 pub(crate) enum Auth {
     #[default]
     None,
     /// A user NKey seed (`SU…`): CONNECT gets `nkey` and `sig`.
-    NKeySeed(Zeroizing<String>),
+    NKeySeed(Seed),
     /// A public user NKey and a callback that signs the nonce with its seed.
     NKeyCallback {
         public_key: String,
         sign: SignCallback,
     },
     /// A user JWT and the user's seed.
-    Jwt {
-        jwt: String,
-        seed: Zeroizing<String>,
-    },
+    Jwt { jwt: String, seed: Seed },
     /// Callbacks for the JWT and the nonce signature.
     JwtCallback {
         jwt: JwtCallback,
         sign: SignCallback,
     },
-    /// A creds file, read again at every attempt.
-    CredsFile(PathBuf),
-    /// The contents of a creds file.
-    Creds(Zeroizing<String>),
+    /// A creds file, read again at every attempt, and what signs with its seed.
+    CredsFile(PathBuf, SeedSigner),
+    /// The contents of a creds file, and what signs with its seed.
+    Creds(Zeroizing<String>, SeedSigner),
 }
 
 /// The `jwt`, `nkey` and `sig` fields of one CONNECT.
@@ -79,7 +125,7 @@ impl Auth {
             Auth::None => Ok(Proof::default()),
             Auth::NKeySeed(seed) => {
                 let nonce = need_nonce()?;
-                let (public, sig) = sign_with_seed(seed, nonce.as_bytes())?;
+                let (public, sig) = seed.sign(nonce.as_bytes())?;
                 Ok(Proof {
                     jwt: None,
                     nkey: Some(public),
@@ -97,7 +143,7 @@ impl Auth {
             }
             Auth::Jwt { jwt, seed } => {
                 let nonce = need_nonce()?;
-                let (_, sig) = sign_with_seed(seed, nonce.as_bytes())?;
+                let (_, sig) = seed.sign(nonce.as_bytes())?;
                 Ok(Proof {
                     jwt: Some(jwt.clone()),
                     nkey: None,
@@ -114,7 +160,7 @@ impl Auth {
                     sig: Some(encode_sig(&sig)),
                 })
             }
-            Auth::CredsFile(path) => {
+            Auth::CredsFile(path, sign) => {
                 let text = std::fs::read(path).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidOption,
@@ -131,13 +177,33 @@ impl Auth {
                 })?;
                 let (jwt, seed) = parse_creds(text)
                     .map_err(|e| e.in_file(&format!("the creds file {}", path.display())))?;
+                let seed = Seed::with_signer(seed, *sign);
                 Auth::Jwt { jwt, seed }.prove(nonce, server)
             }
-            Auth::Creds(text) => {
+            Auth::Creds(text, sign) => {
                 let (jwt, seed) =
                     parse_creds(text).map_err(|e| e.in_file("the credentials text"))?;
+                let seed = Seed::with_signer(seed, *sign);
                 Auth::Jwt { jwt, seed }.prove(nonce, server)
             }
+        }
+    }
+}
+
+impl Auth {
+    /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
+    /// in a build without the `nkeys` feature).
+    pub(crate) fn check(&self) -> Result<()> {
+        #[cfg(not(feature = "nkeys"))]
+        if let Some(option) = self.seed_option() {
+            return Err(nkeys_missing(&format!("the option {option}")));
+        }
+        match self {
+            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => seed.check(),
+            Auth::Creds(text, _) => parse_creds(text)
+                .map(|_| ())
+                .map_err(|e| e.in_file("the credentials text")),
+            _ => Ok(()),
         }
     }
 }
@@ -152,7 +218,7 @@ fn callback_error(what: &str, e: CallbackError) -> Error {
 
 /// base64url without padding, the encoding nats.go uses for `sig`.
 fn encode_sig(sig: &[u8]) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(sig)
+    crate::base64::encode_url_no_pad(sig)
 }
 
 #[cfg(not(feature = "nkeys"))]
@@ -163,8 +229,8 @@ impl Auth {
         match self {
             Auth::NKeySeed(_) => Some("nkey_seed"),
             Auth::Jwt { .. } => Some("user_jwt_and_seed"),
-            Auth::CredsFile(_) => Some("credentials_file"),
-            Auth::Creds(_) => Some("credentials"),
+            Auth::CredsFile(..) => Some("credentials_file"),
+            Auth::Creds(..) => Some("credentials"),
             Auth::None | Auth::NKeyCallback { .. } | Auth::JwtCallback { .. } => None,
         }
     }
@@ -184,14 +250,15 @@ pub(crate) fn nkeys_missing(option: &str) -> Error {
     )
 }
 
-/// The public key of `seed` and the encoded signature of `data`.
+/// The public key of `seed` and the encoded signature of `data` (a [`SeedSigner`]).
 #[cfg(not(feature = "nkeys"))]
 pub(crate) fn sign_with_seed(_seed: &str, _data: &[u8]) -> Result<(String, String)> {
     // Options::validate refuses such credentials before any attempt; this is the last guard.
     Err(nkeys_missing("signing"))
 }
 
-/// The public key of `seed` and the encoded signature of `data`.
+/// The public key of `seed` and the encoded signature of `data` (a [`SeedSigner`]). Named only
+/// where an option stores it: the handshake calls it through the stored pointer.
 #[cfg(feature = "nkeys")]
 pub(crate) fn sign_with_seed(seed: &str, data: &[u8]) -> Result<(String, String)> {
     // The nkeys error text never contains the seed, but it is not needed either.
@@ -201,11 +268,6 @@ pub(crate) fn sign_with_seed(seed: &str, data: &[u8]) -> Result<(String, String)
         .sign(data)
         .map_err(|_| Error::new(ErrorKind::InvalidOption, "the NKey seed cannot sign"))?;
     Ok((kp.public_key(), encode_sig(&sig)))
-}
-
-/// Checks a seed given as an option, so a typo fails at `connect` with a clear error.
-pub(crate) fn check_seed(seed: &str) -> Result<()> {
-    sign_with_seed(seed, b"check").map(|_| ())
 }
 
 /// What is wrong with a creds text (the caller adds which file).
@@ -313,8 +375,8 @@ impl fmt::Debug for Auth {
                 .field("seed", &"<redacted>")
                 .finish(),
             Auth::JwtCallback { .. } => f.write_str("JwtCallback"),
-            Auth::CredsFile(p) => f.debug_tuple("CredsFile").field(p).finish(),
-            Auth::Creds(_) => f.write_str("Creds(<redacted>)"),
+            Auth::CredsFile(p, _) => f.debug_tuple("CredsFile").field(p).finish(),
+            Auth::Creds(..) => f.write_str("Creds(<redacted>)"),
         }
     }
 }
@@ -416,29 +478,66 @@ mod tests {
         }
     }
 
+    fn seed_auth(s: &str) -> Auth {
+        Auth::NKeySeed(Seed::new(Zeroizing::new(s.to_string())))
+    }
+
+    /// Every option that takes a seed stores a signer that signs: the proof carries a
+    /// signature of the nonce that verifies with the seed's public key.
     #[test]
     #[cfg(feature = "nkeys")]
-    fn nkey_signature_verifies() {
+    fn every_seed_option_signs() {
+        use crate::Options;
         let kp = nkeys::KeyPair::new_user();
         let seed = kp.seed().unwrap();
+        let file = std::env::temp_dir().join(format!(
+            "natsws-auth-unit-{}-{}.creds",
+            std::process::id(),
+            nuid::next()
+        ));
+        std::fs::write(&file, creds(JWT, &seed)).unwrap();
+        let all = [
+            ("nkey_seed", Options::new().nkey_seed(seed.clone()), true),
+            (
+                "user_jwt_and_seed",
+                Options::new().user_jwt_and_seed(JWT, seed.clone()),
+                false,
+            ),
+            (
+                "credentials",
+                Options::new().credentials(creds(JWT, &seed)),
+                false,
+            ),
+            (
+                "credentials_file",
+                Options::new().credentials_file(&file),
+                false,
+            ),
+        ];
         let nonce = "t3Ls-nonce_xyz";
-        let proof = Auth::NKeySeed(Zeroizing::new(seed))
-            .prove(Some(nonce), "s")
-            .unwrap();
-        assert_eq!(proof.nkey.as_deref(), Some(kp.public_key().as_str()));
-        let sig = data_encoding::BASE64URL_NOPAD
-            .decode(proof.sig.unwrap().as_bytes())
-            .unwrap();
-        assert_eq!(sig.len(), 64);
-        kp.verify(nonce.as_bytes(), &sig).unwrap();
+        for (option, opts, nkey) in all {
+            opts.check_auth().unwrap();
+            let proof = opts.prove_auth(Some(nonce), "s").unwrap();
+            if nkey {
+                assert_eq!(proof.nkey.as_deref(), Some(kp.public_key().as_str()));
+                assert_eq!(proof.jwt, None);
+            } else {
+                assert_eq!(proof.nkey, None, "{option}");
+                assert_eq!(proof.jwt.as_deref(), Some(JWT), "{option}");
+            }
+            let sig = data_encoding::BASE64URL_NOPAD
+                .decode(proof.sig.unwrap().as_bytes())
+                .unwrap();
+            assert_eq!(sig.len(), 64, "{option}");
+            kp.verify(nonce.as_bytes(), &sig)
+                .unwrap_or_else(|e| panic!("{option}: {e}"));
+        }
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]
     fn no_nonce_fails_early() {
-        let err = Auth::NKeySeed(Zeroizing::new(seed()))
-            .prove(None, "nats://h:1")
-            .err()
-            .unwrap();
+        let err = seed_auth(&seed()).prove(None, "nats://h:1").err().unwrap();
         assert_eq!(err.kind(), ErrorKind::Authorization);
         assert!(err.to_string().contains("no nonce"), "{err}");
     }
@@ -446,7 +545,10 @@ mod tests {
     #[test]
     #[cfg(feature = "nkeys")]
     fn bad_seed_is_clear_and_secret_free() {
-        let err = check_seed("SUnot-a-seed-s3cret").err().unwrap();
+        let err = Seed::new(Zeroizing::new("SUnot-a-seed-s3cret".into()))
+            .check()
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidOption);
         assert!(!format!("{err} {err:?}").contains("s3cret"));
     }
@@ -454,13 +556,10 @@ mod tests {
     #[test]
     #[cfg(not(feature = "nkeys"))]
     fn seeds_need_the_nkeys_feature() {
-        let err = check_seed(&seed()).err().unwrap();
+        let err = Seed::new(Zeroizing::new(seed())).check().err().unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidOption);
         assert!(err.to_string().contains("cargo feature `nkeys`"), "{err}");
-        let err = Auth::NKeySeed(Zeroizing::new(seed()))
-            .prove(Some("nonce"), "s")
-            .err()
-            .unwrap();
+        let err = seed_auth(&seed()).prove(Some("nonce"), "s").err().unwrap();
         assert!(err.to_string().contains("cargo feature `nkeys`"), "{err}");
     }
 
@@ -468,12 +567,12 @@ mod tests {
     fn debug_redacts() {
         let s = seed();
         let all = [
-            Auth::NKeySeed(Zeroizing::new(s.clone())),
+            seed_auth(&s),
             Auth::Jwt {
                 jwt: JWT.to_string(),
-                seed: Zeroizing::new(s.clone()),
+                seed: Seed::new(Zeroizing::new(s.clone())),
             },
-            Auth::Creds(Zeroizing::new(creds(JWT, &s))),
+            Auth::Creds(Zeroizing::new(creds(JWT, &s)), sign_with_seed),
         ];
         for a in all {
             let d = format!("{a:?}");

@@ -73,6 +73,11 @@
 //! attempt with [`ErrorKind::Tls`]. The callback forms of NKey and JWT authentication
 //! ([`Options::nkey`], [`Options::user_jwt`]) work in every build.
 //!
+//! Within a build, an option a program never calls costs it nothing: the code behind NKey/JWT
+//! credentials (signing, creds files), WebSocket compression, root and client certificate PEM,
+//! and the HTTP proxy is reached only through the option that turns it on, so the linker
+//! leaves it out of programs that do not.
+//!
 //! # Errors
 //!
 //! Every call returns [`Result`]; [`Error::kind`] gives an [`ErrorKind`] to match on.
@@ -124,6 +129,7 @@
 
 mod auth;
 mod backoff;
+mod base64;
 mod callback;
 mod connection;
 // Declared here, not in `connection/mod.rs`, so the connection core is untouched; see the file.

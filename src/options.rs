@@ -73,16 +73,26 @@ pub struct Options {
     pub(crate) lame_duck_migration: bool,
     pub(crate) lame_duck_window: Duration,
     pub(crate) auth: Auth,
+    /// Set with `auth` by the options that set it (see `set_auth`).
+    pub(crate) auth_code: Option<&'static auth::AuthCode>,
     pub(crate) tls_builtin_roots: bool,
     pub(crate) client_cert: Option<ClientCert>,
+    /// Set by the options that give PEM (roots, a client certificate): what builds the TLS
+    /// configuration from it, so a program that sets none links no PEM parsing or key loading.
+    pub(crate) tls_pem: Option<crate::transport::TlsWithPem>,
     #[cfg(feature = "rustls")]
     pub(crate) tls_client_config: Option<Arc<rustls::ClientConfig>>,
     pub(crate) ws_origin: Option<String>,
     pub(crate) ws_headers_callback: Option<auth::HeadersCallback>,
-    pub(crate) ws_compression: bool,
+    /// `ws_compression(true)`: what reads the server's answer and builds the codecs. Stored by
+    /// the option, so a program that never turns compression on links no deflate code.
+    pub(crate) ws_compression: Option<crate::transport::WsCompression>,
     /// The proxy URL as given (it may carry credentials: wiped on drop, never printed).
     pub(crate) proxy: Option<Zeroizing<String>>,
     pub(crate) proxy_from_env: bool,
+    /// Set by `proxy` and `proxy_from_env`: the proxy code, so a program that calls neither
+    /// links none of it.
+    pub(crate) proxy_code: Option<&'static crate::transport::ProxyCode>,
 }
 
 /// A client certificate chain and its private key, for mutual TLS.
@@ -156,15 +166,18 @@ impl Default for Options {
             lame_duck_migration: true,
             lame_duck_window: Duration::from_secs(5),
             auth: Auth::None,
+            auth_code: None,
             tls_builtin_roots: true,
             client_cert: None,
+            tls_pem: None,
             #[cfg(feature = "rustls")]
             tls_client_config: None,
             ws_origin: None,
             ws_headers_callback: None,
-            ws_compression: false,
+            ws_compression: None,
             proxy: None,
             proxy_from_env: false,
+            proxy_code: None,
         }
     }
 }
@@ -295,34 +308,31 @@ impl Options {
     /// authentication). The seed is wiped from memory when the options are dropped.
     ///
     /// NKey, JWT and creds settings replace each other: the last one set is used.
-    pub fn nkey_seed(mut self, seed: impl Into<String>) -> Options {
-        self.auth = Auth::NKeySeed(Zeroizing::new(seed.into()));
-        self
+    pub fn nkey_seed(self, seed: impl Into<String>) -> Options {
+        self.set_auth(Auth::NKeySeed(auth::Seed::new(Zeroizing::new(seed.into()))))
     }
 
     /// Authenticate with a user NKey whose seed natsws never sees: `sign` gets the server's
     /// nonce and returns the raw 64-byte Ed25519 signature (natsws encodes it). Called at every
     /// connection attempt.
     pub fn nkey(
-        mut self,
+        self,
         public_key: impl Into<String>,
         sign: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, CallbackError> + Send + Sync + 'static,
     ) -> Options {
-        self.auth = Auth::NKeyCallback {
+        self.set_auth(Auth::NKeyCallback {
             public_key: public_key.into(),
             sign: std::sync::Arc::new(sign),
-        };
-        self
+        })
     }
 
     /// Authenticate with a user JWT and the user's NKey seed (decentralized auth). The seed is
     /// wiped from memory when the options are dropped.
-    pub fn user_jwt_and_seed(mut self, jwt: impl Into<String>, seed: impl Into<String>) -> Options {
-        self.auth = Auth::Jwt {
+    pub fn user_jwt_and_seed(self, jwt: impl Into<String>, seed: impl Into<String>) -> Options {
+        self.set_auth(Auth::Jwt {
             jwt: jwt.into(),
-            seed: Zeroizing::new(seed.into()),
-        };
-        self
+            seed: auth::Seed::new(Zeroizing::new(seed.into())),
+        })
     }
 
     /// Authenticate with a user JWT from callbacks, so secrets can live in a keystore or be
@@ -330,30 +340,30 @@ impl Options {
     /// Ed25519 signature). Both are called at every connection attempt; an error from either
     /// fails that attempt with [`ErrorKind::Authorization`](crate::ErrorKind::Authorization).
     pub fn user_jwt(
-        mut self,
+        self,
         jwt: impl Fn() -> std::result::Result<String, CallbackError> + Send + Sync + 'static,
         sign: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, CallbackError> + Send + Sync + 'static,
     ) -> Options {
-        self.auth = Auth::JwtCallback {
+        self.set_auth(Auth::JwtCallback {
             jwt: std::sync::Arc::new(jwt),
             sign: std::sync::Arc::new(sign),
-        };
-        self
+        })
     }
 
     /// Authenticate with a creds file (the user JWT and seed, as written by `nsc`). The file is
     /// read at every connection attempt, so it can be replaced while the client runs. An
     /// unreadable or malformed file is an [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) error.
-    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Options {
-        self.auth = Auth::CredsFile(path.into());
-        self
+    pub fn credentials_file(self, path: impl Into<PathBuf>) -> Options {
+        self.set_auth(Auth::CredsFile(path.into(), auth::sign_with_seed))
     }
 
     /// Authenticate with the contents of a creds file. Wiped from memory when the options are
     /// dropped.
-    pub fn credentials(mut self, creds: impl Into<String>) -> Options {
-        self.auth = Auth::Creds(Zeroizing::new(creds.into()));
-        self
+    pub fn credentials(self, creds: impl Into<String>) -> Options {
+        self.set_auth(Auth::Creds(
+            Zeroizing::new(creds.into()),
+            auth::sign_with_seed,
+        ))
     }
 
     /// Trust the CA certificates in this PEM file, in addition to the built-in web roots (or
@@ -365,12 +375,14 @@ impl Options {
     /// URLs), they are not used.
     pub fn add_root_certificate(mut self, pem_path: impl Into<PathBuf>) -> Options {
         self.root_cert_paths.push(pem_path.into());
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
     /// Trust the CA certificates in these PEM bytes, in addition to the built-in web roots.
     pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Options {
         self.root_cert_pems.push(pem.into());
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
@@ -395,6 +407,7 @@ impl Options {
             cert: cert_pem_path.into(),
             key: key_pem_path.into(),
         });
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
@@ -409,6 +422,7 @@ impl Options {
             cert: cert_pem.into(),
             key: Zeroizing::new(key_pem.into()),
         });
+        self.tls_pem = Some(crate::transport::tls_with_pem);
         self
     }
 
@@ -585,7 +599,7 @@ impl Options {
     /// Cargo feature `ws_compression` (on by default): without it, `connect` fails with
     /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) when this is on.
     pub fn ws_compression(mut self, on: bool) -> Options {
-        self.ws_compression = on;
+        self.ws_compression = on.then_some(crate::transport::ws_compression as _);
         self
     }
 
@@ -604,6 +618,7 @@ impl Options {
     /// [`ignore_discovered_servers`](Options::ignore_discovered_servers)).
     pub fn proxy(mut self, url: impl Into<String>) -> Options {
         self.proxy = Some(Zeroizing::new(url.into()));
+        self.proxy_code = Some(&crate::transport::PROXY);
         self
     }
 
@@ -625,6 +640,7 @@ impl Options {
     /// connecting directly.
     pub fn proxy_from_env(mut self, on: bool) -> Options {
         self.proxy_from_env = on;
+        self.proxy_code = Some(&crate::transport::PROXY);
         self
     }
 
@@ -698,33 +714,38 @@ impl Options {
             }
         }
         #[cfg(not(feature = "ws_compression"))]
-        if self.ws_compression {
+        if self.ws_compression.is_some() {
             return bad(
                 "ws_compression",
                 "this build of natsws has no WebSocket compression (cargo feature `ws_compression`)",
             );
         }
-        if let Some(proxy) = &self.proxy {
-            // An InvalidOption error saying "bad proxy URL '…'" (credentials redacted).
-            crate::transport::Proxy::parse(proxy)?;
-        }
-        crate::transport::check_proxy_env(self)?;
+        crate::transport::check_proxy(self)?;
         Ok(())
+    }
+
+    /// Sets the NKey/JWT credentials, and the code that handles them (so a program that sets
+    /// none links none of it).
+    fn set_auth(mut self, auth: Auth) -> Options {
+        self.auth = auth;
+        self.auth_code = Some(&auth::AUTH);
+        self
     }
 
     /// Fails early on credentials that cannot work (a malformed seed or creds text, or a seed
     /// in a build without the `nkeys` feature).
-    fn check_auth(&self) -> Result<()> {
-        #[cfg(not(feature = "nkeys"))]
-        if let Some(option) = self.auth.seed_option() {
-            return Err(auth::nkeys_missing(&format!("the option {option}")));
+    pub(crate) fn check_auth(&self) -> Result<()> {
+        match self.auth_code {
+            Some(code) => (code.check)(&self.auth),
+            None => Ok(()),
         }
-        match &self.auth {
-            Auth::NKeySeed(seed) | Auth::Jwt { seed, .. } => auth::check_seed(seed),
-            Auth::Creds(text) => auth::parse_creds(text)
-                .map(|_| ())
-                .map_err(|e| e.in_file("the credentials text")),
-            _ => Ok(()),
+    }
+
+    /// The NKey/JWT part of CONNECT for one attempt (see [`Auth::prove`]).
+    pub(crate) fn prove_auth(&self, nonce: Option<&str>, server: &str) -> Result<auth::Proof> {
+        match self.auth_code {
+            Some(code) => (code.prove)(&self.auth, nonce, server),
+            None => Ok(auth::Proof::default()),
         }
     }
 }
@@ -781,7 +802,7 @@ impl fmt::Debug for Options {
             )
             .field("ws_origin", &self.ws_origin)
             .field("ws_headers_callback", &self.ws_headers_callback.is_some())
-            .field("ws_compression", &self.ws_compression)
+            .field("ws_compression", &self.ws_compression.is_some())
             .field(
                 "proxy",
                 &self
@@ -873,6 +894,20 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("cargo feature `ws_compression`"), "{text}");
         Options::new().ws_compression(false).validate().unwrap();
+    }
+
+    /// The proxy code is reached only through what these options store: without it the proxy
+    /// URL would never be checked or used, nor the environment read.
+    #[test]
+    fn proxy_options_store_the_proxy_code() {
+        assert!(Options::new().proxy_code.is_none());
+        assert!(Options::new().proxy("http://h:3128").proxy_code.is_some());
+        assert!(Options::new().proxy_from_env(true).proxy_code.is_some());
+        let e = Options::new()
+            .proxy("socks5://h:1080")
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("bad proxy URL"), "{e}");
     }
 
     #[test]

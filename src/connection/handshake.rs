@@ -238,7 +238,7 @@ fn connect_info(
     }
     // NKey / JWT: obtained again at every attempt (callbacks called, creds file re-read).
     let proof = contain("credentials", || {
-        opts.auth.prove(info.nonce.as_deref(), &url.to_string())
+        opts.prove_auth(info.nonce.as_deref(), &url.to_string())
     })?;
     ci.jwt = proof.jwt;
     ci.nkey = proof.nkey;

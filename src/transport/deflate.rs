@@ -20,12 +20,16 @@
 //!   [`MAX_MESSAGE`] bytes; past that (a decompression bomb) or on corrupt data the read fails
 //!   with [`ErrorKind::Protocol`].
 //!
+//! The WebSocket transport reaches all this only through the [`Start`] that
+//! `Options::ws_compression(true)` stores (a fn pointer to [`start`]: read the answer, build
+//! the codecs), and then through trait objects ([`Inflate`], [`Deflate`]). A connection that
+//! offered nothing reads the answer with [`refuse`]. So a program that never turns compression
+//! on links no deflate, inflate or negotiation code (about 55 KB of a release binary).
+//!
 //! Without the `ws_compression` feature nothing is offered (`Options::ws_compression(true)`
-//! fails `connect`), so nothing can be agreed: [`Agreed`], [`Inflater`] and [`Deflater`] are
-//! then types without values, and the code that would use them is unreachable by its types, not
-//! by a check.
+//! fails `connect`), so nothing can be agreed: [`Agreed`] and [`Codecs`] are then types without
+//! values.
 
-#[cfg(feature = "ws_compression")]
 use std::io;
 
 #[cfg(feature = "ws_compression")]
@@ -62,8 +66,78 @@ pub(crate) const COMPRESS_THRESHOLD: usize = 64;
 #[cfg(feature = "ws_compression")]
 pub(crate) const MAX_MESSAGE: u64 = 128 * 1024 * 1024;
 
-/// The sync-flush tail RFC 7692 removes from each message and the receiver puts back.
-const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+/// The sync-flush tail RFC 7692 removes from each message and the receiver puts back (fed
+/// through [`Inflate::inflate`] at the end of each compressed message).
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Inflates incoming compressed messages, streaming (`Inflater`).
+pub(crate) trait Inflate: Send {
+    /// Feeds `input` (part of the current message's payload; may be empty to take output the
+    /// inflater still holds) and writes into `out`. Returns (input consumed, output written).
+    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> io::Result<(usize, usize)>;
+
+    /// The current message is over.
+    fn end_message(&mut self);
+}
+
+/// Compresses outgoing messages (`Deflater`).
+pub(crate) trait Deflate: Send {
+    /// Deflates `data` as one message into `out` (cleared first), without the `00 00 ff ff`
+    /// tail. `false` when it is not worth it (or not possible): send `data` plain then.
+    fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool;
+}
+
+/// The codecs of one connection whose server agreed to compression.
+pub(crate) struct Codecs {
+    /// What it agreed to.
+    pub(crate) agreed: Agreed,
+    pub(crate) inflater: Box<dyn Inflate>,
+    /// `None` when we may not compress (see `Agreed::may_compress`).
+    pub(crate) deflater: Option<Box<dyn Deflate>>,
+}
+
+/// Compression for one connection that offered it: reads the server's answer to [`OFFER`]
+/// (every `Sec-WebSocket-Extensions` value) and, when the server agreed, builds the codecs.
+/// `Options::ws_compression(true)` stores [`start`] as this; a connection that did not offer
+/// reads the answer with [`refuse`].
+pub(crate) type Start = fn(&[String]) -> Result<Option<Codecs>>;
+
+/// The one [`Start`] there is, named nowhere but in the option (and tests).
+#[cfg(feature = "ws_compression")]
+pub(crate) fn start(values: &[String]) -> Result<Option<Codecs>> {
+    let Some(agreed) = negotiate(values.iter().map(String::as_str))? else {
+        return Ok(None);
+    };
+    Ok(Some(Codecs {
+        agreed,
+        inflater: Box::new(Inflater::new(agreed)),
+        deflater: Deflater::for_agreed(agreed).map(|d| Box::new(d) as Box<dyn Deflate>),
+    }))
+}
+
+/// Without the feature nothing can be agreed: the option still stores this (and
+/// `Options::validate` refuses it), and it reads any answer as one to an offer never made.
+#[cfg(not(feature = "ws_compression"))]
+pub(crate) fn start(values: &[String]) -> Result<Option<Codecs>> {
+    refuse(values.iter().map(String::as_str)).map(|()| None)
+}
+
+/// Reads the server's answer when nothing was offered: any extension in it is one we did not
+/// offer, and fails the upgrade as RFC 6455 requires of a client.
+pub(crate) fn refuse<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let first = values
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|e| !e.is_empty());
+    match first {
+        None => Ok(()),
+        Some(ext) => {
+            let name = ext.split(';').next().unwrap_or("").trim();
+            Err(bad(format!("'{name}' was not offered")))
+        }
+    }
+}
 
 /// What the server agreed to.
 #[cfg(feature = "ws_compression")]
@@ -89,84 +163,17 @@ fn bad(why: String) -> Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Agreed {}
 
-/// Without the feature nothing was offered, so any extension in the answer is one we did not
-/// offer, and fails the upgrade as RFC 6455 requires of a client.
-#[cfg(not(feature = "ws_compression"))]
-pub(crate) fn negotiate<'a>(
-    values: impl IntoIterator<Item = &'a str>,
-    _offered: bool,
-) -> Result<Option<Agreed>> {
-    let first = values
-        .into_iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .find(|e| !e.is_empty());
-    match first {
-        None => Ok(None),
-        Some(ext) => {
-            let name = ext.split(';').next().unwrap_or("").trim();
-            Err(bad(format!("'{name}' was not offered")))
-        }
-    }
-}
-
-/// Without the feature: no value, so never called.
-#[cfg(not(feature = "ws_compression"))]
-pub(crate) enum Deflater {}
-
-#[cfg(not(feature = "ws_compression"))]
-impl Deflater {
-    pub(crate) fn for_agreed(agreed: Agreed) -> Option<Deflater> {
-        match agreed {}
-    }
-
-    pub(crate) fn compress(&mut self, _data: &[u8], _out: &mut Vec<u8>) -> bool {
-        match *self {}
-    }
-}
-
-/// Without the feature: no value, so never called.
-#[cfg(not(feature = "ws_compression"))]
-pub(crate) enum Inflater {}
-
-#[cfg(not(feature = "ws_compression"))]
-impl Inflater {
-    pub(crate) fn new(agreed: Agreed) -> Inflater {
-        match agreed {}
-    }
-
-    pub(crate) fn inflate(
-        &mut self,
-        _input: &[u8],
-        _out: &mut [u8],
-    ) -> std::io::Result<(usize, usize)> {
-        match *self {}
-    }
-
-    pub(crate) fn tail() -> &'static [u8] {
-        &TAIL
-    }
-
-    pub(crate) fn end_message(&mut self) {
-        match *self {}
-    }
-}
-
-/// Reads the server's `Sec-WebSocket-Extensions` answer (every header value). `offered`: we
-/// sent [`OFFER`]. No extension → `None` (plain frames). An extension we did not offer, a
-/// parameter RFC 7692 does not define, a duplicate or a bad value fails the upgrade, as the RFC
-/// requires of a client.
+/// Reads the server's `Sec-WebSocket-Extensions` answer (every header value) to [`OFFER`]. No
+/// extension → `None` (plain frames). An extension we did not offer, a parameter RFC 7692 does
+/// not define, a duplicate or a bad value fails the upgrade, as the RFC requires of a client.
 #[cfg(feature = "ws_compression")]
-pub(crate) fn negotiate<'a>(
-    values: impl IntoIterator<Item = &'a str>,
-    offered: bool,
-) -> Result<Option<Agreed>> {
+fn negotiate<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Option<Agreed>> {
     let mut agreed: Option<Agreed> = None;
     for value in values {
         for ext in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let mut params = ext.split(';').map(str::trim);
             let name = params.next().unwrap_or("");
-            if !offered || !name.eq_ignore_ascii_case("permessage-deflate") {
+            if !name.eq_ignore_ascii_case("permessage-deflate") {
                 return Err(bad(format!("'{name}' was not offered")));
             }
             if agreed.is_some() {
@@ -233,10 +240,11 @@ impl Deflater {
     pub(crate) fn for_agreed(agreed: Agreed) -> Option<Deflater> {
         agreed.may_compress.then(Deflater::new)
     }
+}
 
-    /// Deflates `data` as one message into `out` (cleared first), without the `00 00 ff ff`
-    /// tail. `false` when it is not worth it (or not possible): send `data` plain then.
-    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+#[cfg(feature = "ws_compression")]
+impl Deflate for Deflater {
+    fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
         if data.len() < COMPRESS_THRESHOLD {
             return false;
@@ -310,10 +318,11 @@ impl Inflater {
             ended: false,
         }
     }
+}
 
-    /// Feeds `input` (part of the current message's payload; may be empty to take output the
-    /// inflater still holds) and writes into `out`. Returns (input consumed, output written).
-    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> io::Result<(usize, usize)> {
+#[cfg(feature = "ws_compression")]
+impl Inflate for Inflater {
+    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> io::Result<(usize, usize)> {
         if self.ended {
             return Ok((input.len(), 0));
         }
@@ -341,13 +350,7 @@ impl Inflater {
         Ok((consumed, written))
     }
 
-    /// The tail every message ends with, to feed through [`Inflater::inflate`] at its end.
-    pub(crate) fn tail() -> &'static [u8] {
-        &TAIL
-    }
-
-    /// The current message is over.
-    pub(crate) fn end_message(&mut self) {
+    fn end_message(&mut self) {
         self.produced = 0;
         if self.reset_each || self.ended {
             self.d.reset(false);
@@ -356,19 +359,27 @@ impl Inflater {
     }
 }
 
-#[cfg(all(test, not(feature = "ws_compression")))]
-mod tests_without_the_feature {
+#[cfg(test)]
+mod tests_without_an_offer {
     use super::*;
 
     #[test]
     fn any_extension_in_the_answer_was_not_offered() {
-        assert_eq!(negotiate(Vec::<&str>::new(), false).unwrap(), None);
-        assert_eq!(negotiate([" ", ""], false).unwrap(), None);
+        refuse(Vec::<&str>::new()).unwrap();
+        refuse([" ", ""]).unwrap();
         for answer in ["permessage-deflate", " , x-webkit-deflate-frame; a=1"] {
-            let e = negotiate([answer], false).unwrap_err();
+            let e = refuse([answer]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::WebSocket, "{answer}");
             assert!(e.to_string().contains("was not offered"), "{e}");
         }
+    }
+
+    #[test]
+    #[cfg(not(feature = "ws_compression"))]
+    fn without_the_feature_nothing_is_agreed() {
+        assert!(start(&[]).unwrap().is_none());
+        let e = start(&["permessage-deflate".to_string()]).err().unwrap();
+        assert!(e.to_string().contains("was not offered"), "{e}");
     }
 }
 
@@ -385,8 +396,8 @@ mod tests {
 
     #[test]
     fn the_server_answer_is_read_strictly() {
-        let ok = |v: &str| negotiate([v], true).unwrap();
-        assert_eq!(negotiate(Vec::<&str>::new(), true).unwrap(), None);
+        let ok = |v: &str| negotiate([v]).unwrap();
+        assert_eq!(negotiate(Vec::<&str>::new()).unwrap(), None);
         assert_eq!(
             ok("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
             Some(agreed(true))
@@ -412,12 +423,19 @@ mod tests {
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "permessage-deflate, permessage-deflate",
         ] {
-            let e = negotiate([bad], true).unwrap_err();
+            let e = negotiate([bad]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::WebSocket, "{bad}");
         }
-        // An answer to an offer we never made.
-        let e = negotiate(["permessage-deflate"], false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::WebSocket);
+        // What the option stores: the same reading, and codecs when agreed.
+        let answer = |v: &str| start(&[v.to_string()]);
+        assert!(answer("").unwrap().is_none());
+        let c = answer("permessage-deflate; client_max_window_bits=9")
+            .unwrap()
+            .unwrap();
+        assert!(!c.agreed.may_compress && c.deflater.is_none());
+        let c = answer(OFFER).unwrap().unwrap();
+        assert!(c.agreed.server_no_context_takeover && c.deflater.is_some());
+        assert!(answer("x-webkit-deflate-frame").is_err());
     }
 
     /// Inflates one message's payload, fed in pieces of `chunk` bytes and read out in pieces of
@@ -426,7 +444,7 @@ mod tests {
         let mut got = Vec::new();
         let mut buf = vec![0u8; out];
         let mut input: Vec<&[u8]> = payload.chunks(chunk).collect();
-        input.push(Inflater::tail());
+        input.push(&TAIL);
         for piece in input {
             let mut piece = piece;
             loop {

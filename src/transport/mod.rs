@@ -25,15 +25,49 @@ use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::url::{Scheme, ServerUrl};
 
+pub(crate) use deflate::{start as ws_compression, Start as WsCompression};
 pub(crate) use proxy::Proxy;
 pub(crate) use tcp::{set_deadline, set_serving};
-pub(crate) use tls::TlsSetup;
 #[cfg(not(feature = "tls"))]
 pub(crate) use tls::MISSING as TLS_MISSING;
+pub(crate) use tls::{with_pem as tls_with_pem, TlsSetup, WithPem as TlsWithPem};
 pub(crate) use ws::check_extra_header;
 
-/// Checks the environment's proxy variables when the options take the proxy from there.
-pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {
+/// The proxy code: parsing, the environment's rules, the CONNECT tunnel. Reached only through
+/// [`PROXY`], which [`Options::proxy`] and [`Options::proxy_from_env`] store, so a program that
+/// calls neither links none of it.
+pub(crate) struct ProxyCode {
+    check: fn(&Options) -> Result<()>,
+    for_url: fn(&Options, &ServerUrl) -> Result<Option<Proxy>>,
+    open: fn(&Proxy, &ServerUrl, Instant) -> Result<TcpStream>,
+}
+
+pub(crate) static PROXY: ProxyCode = ProxyCode {
+    check: check_proxy_settings,
+    for_url: proxy_for_url,
+    open: proxy::connect,
+};
+
+/// A proxy to tunnel through, and what opens the tunnel.
+pub(crate) struct Tunnel {
+    proxy: Proxy,
+    open: fn(&Proxy, &ServerUrl, Instant) -> Result<TcpStream>,
+}
+
+/// Checks the proxy settings at `connect`: the URL of [`Options::proxy`] (an InvalidOption error
+/// saying "bad proxy URL '…'", credentials redacted), else the environment's proxy variables
+/// when the options take the proxy from there.
+pub(crate) fn check_proxy(opts: &Options) -> Result<()> {
+    if let Some(code) = opts.proxy_code {
+        (code.check)(opts)?;
+    }
+    Ok(())
+}
+
+fn check_proxy_settings(opts: &Options) -> Result<()> {
+    if let Some(proxy) = &opts.proxy {
+        Proxy::parse(proxy)?;
+    }
     if opts.proxy.is_none() && opts.proxy_from_env {
         proxy::check_env_vars(|name| std::env::var(name).ok())?;
     }
@@ -42,7 +76,17 @@ pub(crate) fn check_proxy_env(opts: &Options) -> Result<()> {
 
 /// The HTTP proxy to reach `url` through, if any: [`Options::proxy`], else the environment's
 /// when [`Options::proxy_from_env`] is on.
-pub(crate) fn proxy_for(opts: &Options, url: &ServerUrl) -> Result<Option<Proxy>> {
+pub(crate) fn proxy_for(opts: &Options, url: &ServerUrl) -> Result<Option<Tunnel>> {
+    let Some(code) = opts.proxy_code else {
+        return Ok(None);
+    };
+    Ok((code.for_url)(opts, url)?.map(|proxy| Tunnel {
+        proxy,
+        open: code.open,
+    }))
+}
+
+fn proxy_for_url(opts: &Options, url: &ServerUrl) -> Result<Option<Proxy>> {
     proxy::for_url(
         opts.proxy.as_ref().map(|p| p.as_str()),
         opts.proxy_from_env,
@@ -94,8 +138,9 @@ pub(crate) type Kick = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct WsSetup {
     pub(crate) headers: Vec<(String, String)>,
-    /// Offer permessage-deflate (RFC 7692).
-    pub(crate) compression: bool,
+    /// Offer permessage-deflate (RFC 7692), and what reads the answer and builds the codecs
+    /// (`Options::ws_compression`).
+    pub(crate) compression: Option<WsCompression>,
 }
 
 /// Everything the transport layer needs for one attempt.
@@ -107,7 +152,7 @@ pub(crate) struct Setup<'a> {
     pub(crate) tls_first: bool,
     pub(crate) ws: &'a WsSetup,
     /// An HTTP CONNECT proxy to tunnel through.
-    pub(crate) proxy: Option<Proxy>,
+    pub(crate) proxy: Option<Tunnel>,
     pub(crate) deadline: Instant,
 }
 
@@ -129,7 +174,7 @@ pub(crate) struct Connected {
 /// `ws://`/`wss://`. Reading INFO is the handshake's job.
 pub(crate) fn connect(url: &ServerUrl, setup: &Setup<'_>, kick: Kick) -> Result<Connected> {
     let sock = match &setup.proxy {
-        Some(p) => proxy::connect(p, url, setup.deadline)?,
+        Some(t) => (t.open)(&t.proxy, url, setup.deadline)?,
         None => tcp::connect(url, setup.deadline)?,
     };
     let shutdown_handle = sock

@@ -35,6 +35,14 @@ impl TlsSetup {
     }
 }
 
+/// What the certificate options store; without TLS they are not used.
+pub(crate) type WithPem = fn(&Options) -> Result<()>;
+
+/// Never called: without TLS the certificate options are not used.
+pub(crate) fn with_pem(_opts: &Options) -> Result<()> {
+    Ok(())
+}
+
 /// Always an error: reached only when a server's INFO says it requires TLS.
 pub(crate) fn client(
     _sock: TcpStream,

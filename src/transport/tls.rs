@@ -31,10 +31,10 @@ pub(crate) struct TlsSetup {
 }
 
 impl TlsSetup {
-    /// The TLS configuration the options describe: a ready rustls config (feature `rustls`), or
-    /// verification against webpki's roots (unless turned off) plus the extra roots, with the
-    /// client certificate if one is set. Files are read here, once per `connect`, so a bad one
-    /// is a `connect` error even when the URLs are plain.
+    /// The TLS configuration the options describe: a ready rustls config (feature `rustls`),
+    /// the one the certificate options describe (built now by the [`WithPem`] they stored), or
+    /// verification against webpki's roots (built at the first TLS handshake; unless the roots
+    /// are turned off, which fails here).
     pub(crate) fn from_options(opts: &Options) -> Result<TlsSetup> {
         let config = OnceLock::new();
         #[cfg(feature = "rustls")]
@@ -42,41 +42,12 @@ impl TlsSetup {
             let _ = config.set(ready.clone());
             return Ok(TlsSetup { config });
         }
-        let defaults = opts.root_cert_pems.is_empty()
-            && opts.root_cert_paths.is_empty()
-            && opts.tls_builtin_roots
-            && opts.client_cert.is_none();
-        if defaults {
-            return Ok(TlsSetup { config });
+        if let Some(with_pem) = opts.tls_pem {
+            let _ = config.set(with_pem(opts)?);
+        } else if !opts.tls_builtin_roots {
+            // No roots at all: fails with a clear error.
+            let _ = config.set(build_config(false)?);
         }
-        let mut pems = opts.root_cert_pems.clone();
-        for path in &opts.root_cert_paths {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::new(
-                    ErrorKind::Tls,
-                    format!("reading root certificate {}", path.display()),
-                )
-                .with_source(e)
-            })?;
-            pems.push(pem);
-        }
-        let client = match &opts.client_cert {
-            None => None,
-            Some(ClientCert::Pem { cert, key }) => Some((cert.clone(), key.clone())),
-            Some(ClientCert::Files { cert, key }) => {
-                let read = |what: &str, p: &std::path::Path| {
-                    std::fs::read(p).map_err(|e| {
-                        Error::new(ErrorKind::Tls, format!("reading {what} {}", p.display()))
-                            .with_source(e)
-                    })
-                };
-                Some((
-                    read("client certificate", cert)?,
-                    Zeroizing::new(read("client key", key)?),
-                ))
-            }
-        };
-        let _ = config.set(build_config(&pems, opts.tls_builtin_roots, client)?);
         Ok(TlsSetup { config })
     }
 
@@ -85,24 +56,90 @@ impl TlsSetup {
         if let Some(c) = self.config.get() {
             return Ok(c.clone());
         }
-        let built = build_config(&[], true, None)?;
+        let built = build_config(true)?;
         // Attempts run one at a time (the caller's first pass, then the supervisor's), so
         // nobody sets it meanwhile; were it otherwise, both values would be the defaults.
         Ok(self.config.get_or_init(|| built).clone())
     }
 }
 
-/// Verifies servers against webpki's roots (if `builtin_roots`) plus the extra PEM
-/// certificates given; presents `client` (certificate chain PEM, key PEM) if set.
-fn build_config(
-    extra_roots_pem: &[Vec<u8>],
-    builtin_roots: bool,
-    client: Option<(Vec<u8>, Zeroizing<Vec<u8>>)>,
-) -> Result<Arc<ClientConfig>> {
+/// Builds TLS configurations from PEM: [`with_pem`]. Stored by the options that hand natsws
+/// PEM (root certificates, a client certificate), so that PEM parsing and client key loading
+/// are linked only into programs that call one of them.
+pub(crate) type WithPem = fn(&Options) -> Result<Arc<ClientConfig>>;
+
+/// Verifies servers against webpki's roots (if `builtin_roots`); no client certificate.
+fn build_config(builtin_roots: bool) -> Result<Arc<ClientConfig>> {
+    let builder = builder(roots(builtin_roots))?;
+    Ok(Arc::new(builder.with_no_client_auth()))
+}
+
+fn roots(builtin_roots: bool) -> RootCertStore {
     let mut roots = RootCertStore::empty();
     if builtin_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
+    roots
+}
+
+fn builder(
+    roots: RootCertStore,
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
+    if roots.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidOption,
+            "no root certificates: the built-in roots are off and none were added",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(ErrorKind::Tls, "TLS setup").with_source(e))?
+        .with_root_certificates(roots))
+}
+
+/// The configuration the certificate options describe: webpki's roots (unless turned off) plus
+/// the extra roots, with the client certificate if one is set. Files are read here, once per
+/// `connect`, so a bad one is a `connect` error even when the URLs are plain.
+pub(crate) fn with_pem(opts: &Options) -> Result<Arc<ClientConfig>> {
+    let mut pems = opts.root_cert_pems.clone();
+    for path in &opts.root_cert_paths {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Tls,
+                format!("reading root certificate {}", path.display()),
+            )
+            .with_source(e)
+        })?;
+        pems.push(pem);
+    }
+    let client = match &opts.client_cert {
+        None => None,
+        Some(ClientCert::Pem { cert, key }) => Some((cert.clone(), key.clone())),
+        Some(ClientCert::Files { cert, key }) => {
+            let read = |what: &str, p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| {
+                    Error::new(ErrorKind::Tls, format!("reading {what} {}", p.display()))
+                        .with_source(e)
+                })
+            };
+            Some((
+                read("client certificate", cert)?,
+                Zeroizing::new(read("client key", key)?),
+            ))
+        }
+    };
+    build_config_with_pem(&pems, opts.tls_builtin_roots, client)
+}
+
+/// Verifies servers against webpki's roots (if `builtin_roots`) plus the extra PEM
+/// certificates given; presents `client` (certificate chain PEM, key PEM) if set.
+fn build_config_with_pem(
+    extra_roots_pem: &[Vec<u8>],
+    builtin_roots: bool,
+    client: Option<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+) -> Result<Arc<ClientConfig>> {
+    let mut roots = roots(builtin_roots);
     for pem in extra_roots_pem {
         let mut found = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
@@ -121,17 +158,7 @@ fn build_config(
             ));
         }
     }
-    if roots.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidOption,
-            "no root certificates: the built-in roots are off and none were added",
-        ));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::new(ErrorKind::Tls, "TLS setup").with_source(e))?
-        .with_root_certificates(roots);
+    let builder = builder(roots)?;
     let config = match client {
         None => builder.with_no_client_auth(),
         Some((cert_pem, key_pem)) => {
@@ -343,5 +370,57 @@ impl WriteHalf for TlsWrite {
     fn close(&mut self) {
         self.session.lock().send_close_notify();
         let _ = self.write_all(&[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup_error(opts: Options) -> Error {
+        TlsSetup::from_options(&opts).err().expect("an error")
+    }
+
+    /// Each certificate option has its PEM read at `connect` (through what it stored), so bad
+    /// PEM or a missing file is a `connect` error; the defaults build nothing until TLS is used.
+    #[test]
+    fn every_certificate_option_is_read_at_connect() {
+        let setup = TlsSetup::from_options(&Options::new()).unwrap();
+        assert!(setup.config.get().is_none());
+
+        let missing = std::env::temp_dir().join("natsws-no-such-file.pem");
+        for (option, opts, want) in [
+            (
+                "add_root_certificate",
+                Options::new().add_root_certificate(&missing),
+                "reading root certificate",
+            ),
+            (
+                "add_root_certificate_pem",
+                Options::new().add_root_certificate_pem(&b"not PEM"[..]),
+                "no certificate found in the root certificate PEM",
+            ),
+            (
+                "client_certificate",
+                Options::new().client_certificate(&missing, &missing),
+                "reading client certificate",
+            ),
+            (
+                "client_certificate_pem",
+                Options::new().client_certificate_pem(&b"not PEM"[..], &b"not a key"[..]),
+                "no certificate found in the client certificate PEM",
+            ),
+        ] {
+            let e = setup_error(opts);
+            assert_eq!(e.kind(), ErrorKind::Tls, "{option}: {e}");
+            assert!(e.to_string().contains(want), "{option}: {e}");
+        }
+    }
+
+    #[test]
+    fn no_roots_at_all_fails_at_connect() {
+        let e = setup_error(Options::new().tls_builtin_roots(false));
+        assert_eq!(e.kind(), ErrorKind::InvalidOption, "{e}");
+        assert!(e.to_string().contains("no root certificates"), "{e}");
     }
 }

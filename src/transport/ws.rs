@@ -14,12 +14,11 @@
 use std::io::{self, Cursor};
 use std::sync::Arc;
 
-use data_encoding::BASE64;
 use parking_lot::Mutex;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
-use super::deflate::{self, Deflater, Inflater};
+use super::deflate::{self, Deflate, Inflate};
 use super::{Kick, ReadHalf, Setup, WriteHalf, WsSetup};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ServerUrl;
@@ -49,7 +48,7 @@ pub(crate) struct WsRead {
     kick: Kick,
     closed: Option<Error>,
     /// Compression was agreed.
-    inflater: Option<Inflater>,
+    inflater: Option<Box<dyn Inflate>>,
     /// Inside a fragmented data message (its first frame came, its final one has not): whether
     /// it is compressed.
     in_message: Option<bool>,
@@ -85,7 +84,7 @@ pub(crate) struct WsWrite {
     outbox: Outbox,
     closed: bool,
     /// Compression was agreed and we may compress.
-    deflater: Option<Deflater>,
+    deflater: Option<Box<dyn Deflate>>,
     /// A compressed message, before framing.
     zbuf: Vec<u8>,
     /// With compression: the most one message carries (see `deflate::MAX_COMPRESSED_MESSAGE`).
@@ -108,7 +107,7 @@ pub(crate) fn upgrade(
     // Read the response head; keep whatever follows it.
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
-    let (head_len, agreed) = loop {
+    let (head_len, codecs) = loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&buf) {
@@ -120,11 +119,14 @@ pub(crate) fn upgrade(
                     .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
                     .map(|h| String::from_utf8_lossy(h.value).into_owned())
                     .collect();
-                let agreed = deflate::negotiate(
-                    extensions.iter().map(String::as_str),
-                    setup.ws.compression,
-                )?;
-                break (n, agreed);
+                let codecs = match setup.ws.compression {
+                    Some(start) => start(&extensions)?,
+                    None => {
+                        deflate::refuse(extensions.iter().map(String::as_str))?;
+                        None
+                    }
+                };
+                break (n, codecs);
             }
             Ok(httparse::Status::Partial) => {}
             Err(e) => {
@@ -156,13 +158,17 @@ pub(crate) fn upgrade(
     let end = buf.len() - head_len;
     buf.copy_within(head_len.., 0);
     buf.resize(RAW_BUF.max(end), 0);
-    match agreed {
-        Some(a) => log::debug!("{url}: WebSocket compression agreed ({a:?})"),
-        None if setup.ws.compression => {
+    match &codecs {
+        Some(c) => log::debug!("{url}: WebSocket compression agreed ({:?})", c.agreed),
+        None if setup.ws.compression.is_some() => {
             log::debug!("{url}: the server declined WebSocket compression; plain frames")
         }
         None => {}
     }
+    let (inflater, deflater) = match codecs {
+        Some(c) => (Some(c.inflater), c.deflater),
+        None => (None, None),
+    };
     let outbox: Outbox = Arc::new(Mutex::new(Vec::new()));
     Ok((
         WsRead {
@@ -176,7 +182,7 @@ pub(crate) fn upgrade(
             outbox: outbox.clone(),
             kick,
             closed: None,
-            inflater: agreed.map(Inflater::new),
+            inflater,
             in_message: None,
             unmasked: 0,
             inflate_pending: false,
@@ -186,7 +192,7 @@ pub(crate) fn upgrade(
             frame: Vec::new(),
             outbox,
             closed: false,
-            deflater: agreed.and_then(Deflater::for_agreed),
+            deflater,
             zbuf: Vec::new(),
             max_message: deflate::MAX_COMPRESSED_MESSAGE,
         },
@@ -206,14 +212,14 @@ const OWN_HEADERS: [&str; 5] = [
 /// headers are checked here, the last moment they can be (the callback's are fresh): a name must
 /// be an HTTP token, a value may hold no control character but tab.
 fn upgrade_request(url: &ServerUrl, ws: &WsSetup) -> Result<(Vec<u8>, String)> {
-    let key = BASE64.encode(&rand::random::<[u8; 16]>());
+    let key = crate::base64::encode(&rand::random::<[u8; 16]>());
     let mut req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n",
         url.path,
         url.host_port(),
     );
-    if ws.compression {
+    if ws.compression.is_some() {
         req.push_str("Sec-WebSocket-Extensions: ");
         req.push_str(deflate::OFFER);
         req.push_str("\r\n");
@@ -270,7 +276,7 @@ fn accept_key(key: &str) -> String {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key.as_bytes());
     sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    BASE64.encode(&sha1.digest().bytes())
+    crate::base64::encode(&sha1.digest().bytes())
 }
 
 fn check_response(resp: &httparse::Response<'_, '_>, key: &str, url: &ServerUrl) -> Result<()> {
@@ -477,9 +483,9 @@ impl ReadHalf for WsRead {
                     let Some(inf) = self.inflater.as_mut() else {
                         return Err(stalled());
                     };
-                    let (c, w) = inf.inflate(&Inflater::tail()[fed..], buf)?;
+                    let (c, w) = inf.inflate(&deflate::TAIL[fed..], buf)?;
                     let fed = fed + c;
-                    if fed == Inflater::tail().len() && w < buf.len() {
+                    if fed == deflate::TAIL.len() && w < buf.len() {
                         inf.end_message();
                         self.frame = Current::None;
                         self.inflate_pending = false;
@@ -490,7 +496,7 @@ impl ReadHalf for WsRead {
                     if w > 0 {
                         return Ok(w);
                     }
-                    if c == 0 && fed < Inflater::tail().len() {
+                    if c == 0 && fed < deflate::TAIL.len() {
                         return Err(stalled());
                     }
                 }
@@ -756,7 +762,7 @@ mod tests {
         let url = ServerUrl::parse("wss://[::1]:8443/nats?x=1").unwrap();
         let ws = WsSetup {
             headers: vec![("Cookie".into(), "a=b; c=d".into())],
-            compression: true,
+            compression: Some(deflate::start),
         };
         let (bytes, key) = upgrade_request(&url, &ws).unwrap();
         let text = String::from_utf8(bytes).unwrap();
@@ -770,7 +776,10 @@ mod tests {
             )
         );
         // 16 random bytes in base64, new for every request.
-        assert_eq!(BASE64.decode(key.as_bytes()).unwrap().len(), 16);
+        assert_eq!(
+            data_encoding::BASE64.decode(key.as_bytes()).unwrap().len(),
+            16
+        );
         assert_ne!(upgrade_request(&url, &ws).unwrap().1, key);
         // What httparse reads back is what was meant.
         let mut headers = [httparse::EMPTY_HEADER; 16];
@@ -788,14 +797,14 @@ mod tests {
         ] {
             let ws = WsSetup {
                 headers: vec![(name.into(), value.into())],
-                compression: false,
+                compression: None,
             };
             let e = upgrade_request(&url, &ws).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidOption, "{name:?}: {e}");
         }
         let tab = WsSetup {
             headers: vec![("X-Tab".into(), "a\tb \u{e9}".into())],
-            compression: false,
+            compression: None,
         };
         upgrade_request(&url, &tab).unwrap();
     }
@@ -1045,7 +1054,7 @@ mod tests {
     #[cfg(feature = "ws_compression")]
     mod compressed {
         use super::*;
-        use crate::transport::deflate::Agreed;
+        use crate::transport::deflate::{Agreed, Deflater, Inflater};
         use flate2::{Compress, Compression, FlushCompress};
 
         fn agreed(server_no_context_takeover: bool) -> Agreed {
@@ -1057,7 +1066,7 @@ mod tests {
 
         fn compressed_reader(chunks: Vec<Vec<u8>>, agreed: Agreed, limit: u64) -> WsRead {
             let (mut r, _) = reader(chunks);
-            r.inflater = Some(Inflater::with_limit(agreed, limit));
+            r.inflater = Some(Box::new(Inflater::with_limit(agreed, limit)));
             r
         }
 
@@ -1258,7 +1267,7 @@ mod tests {
                 frame: Vec::new(),
                 outbox: Arc::new(Mutex::new(Vec::new())),
                 closed: false,
-                deflater: Some(Deflater::new()),
+                deflater: Some(Box::new(Deflater::new())),
                 zbuf: Vec::new(),
                 max_message: deflate::MAX_COMPRESSED_MESSAGE,
             };
@@ -1281,7 +1290,7 @@ mod tests {
                     let mut inf = Inflater::new(agreed(true));
                     let mut buf = vec![0u8; 2 * MAX_FRAME];
                     let (_, w1) = inf.inflate(&p, &mut buf).unwrap();
-                    let (_, w2) = inf.inflate(Inflater::tail(), &mut buf[w1..]).unwrap();
+                    let (_, w2) = inf.inflate(&deflate::TAIL, &mut buf[w1..]).unwrap();
                     p = buf[..w1 + w2].to_vec();
                 }
                 frames.push((hdr.rsv1, p));
