@@ -218,7 +218,7 @@ fn callback_error(what: &str, e: CallbackError) -> Error {
 
 /// base64url without padding, the encoding nats.go uses for `sig`.
 fn encode_sig(sig: &[u8]) -> String {
-    crate::base64::encode_url_no_pad(sig)
+    data_encoding::BASE64URL_NOPAD.encode(sig)
 }
 
 #[cfg(not(feature = "nkeys"))]

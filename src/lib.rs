@@ -129,7 +129,6 @@
 
 mod auth;
 mod backoff;
-mod base64;
 mod callback;
 mod connection;
 // Declared here, not in `connection/mod.rs`, so the connection core is untouched; see the file.

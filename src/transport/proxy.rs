@@ -114,7 +114,7 @@ impl Proxy {
                 percent_decode(user),
                 Zeroizing::new(percent_decode(pass)).as_str()
             ));
-            Zeroizing::new(crate::base64::encode(plain.as_bytes()))
+            Zeroizing::new(data_encoding::BASE64.encode(plain.as_bytes()))
         });
         Ok(Proxy {
             host: host.to_string(),

@@ -14,6 +14,7 @@
 use std::io::{self, Cursor};
 use std::sync::Arc;
 
+use data_encoding::BASE64;
 use parking_lot::Mutex;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -212,7 +213,7 @@ const OWN_HEADERS: [&str; 5] = [
 /// headers are checked here, the last moment they can be (the callback's are fresh): a name must
 /// be an HTTP token, a value may hold no control character but tab.
 fn upgrade_request(url: &ServerUrl, ws: &WsSetup) -> Result<(Vec<u8>, String)> {
-    let key = crate::base64::encode(&rand::random::<[u8; 16]>());
+    let key = BASE64.encode(&rand::random::<[u8; 16]>());
     let mut req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n",
@@ -276,7 +277,7 @@ fn accept_key(key: &str) -> String {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key.as_bytes());
     sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    crate::base64::encode(&sha1.digest().bytes())
+    BASE64.encode(&sha1.digest().bytes())
 }
 
 fn check_response(resp: &httparse::Response<'_, '_>, key: &str, url: &ServerUrl) -> Result<()> {
@@ -776,10 +777,7 @@ mod tests {
             )
         );
         // 16 random bytes in base64, new for every request.
-        assert_eq!(
-            data_encoding::BASE64.decode(key.as_bytes()).unwrap().len(),
-            16
-        );
+        assert_eq!(BASE64.decode(key.as_bytes()).unwrap().len(), 16);
         assert_ne!(upgrade_request(&url, &ws).unwrap().1, key);
         // What httparse reads back is what was meant.
         let mut headers = [httparse::EMPTY_HEADER; 16];
