@@ -88,6 +88,7 @@ pub(crate) type DispatchFn =
 /// A message for a dispatch subscription, borrowed from the reader's buffer: the callback
 /// copies what it keeps (often nothing, or a few bytes), so nothing is allocated for it first.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
 pub(crate) struct Delivered<'a> {
     pub(crate) subject: &'a str,
     /// The header block (`HMSG`), unparsed: see [`Delivered::headers`].
@@ -95,6 +96,7 @@ pub(crate) struct Delivered<'a> {
     pub(crate) payload: &'a [u8],
 }
 
+#[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
 impl Delivered<'_> {
     /// The headers, parsed ([`ErrorKind::Protocol`] for a block that does not parse).
     pub(crate) fn headers(&self) -> Result<Option<Headers>> {
