@@ -98,10 +98,15 @@ impl Subscription {
             };
             *next += 1;
             let made = entry.message(&batch.chunk, Some(&self.handle.shared));
+            // Only this function writes the taken counts, always holding the cursor: plain
+            // stores, no read-modify-write instruction per message.
             let c = &self.counters;
-            c.taken_msgs.fetch_add(1, Ordering::Relaxed);
-            c.taken_bytes
-                .fetch_add(entry.held() as u64, Ordering::Relaxed);
+            let (msgs, bytes) = (&c.taken_msgs, &c.taken_bytes);
+            msgs.store(msgs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            bytes.store(
+                bytes.load(Ordering::Relaxed) + entry.held() as u64,
+                Ordering::Relaxed,
+            );
             match made {
                 Ok(m) => return Some(m),
                 Err(e) => {

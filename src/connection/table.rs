@@ -43,7 +43,8 @@ pub(crate) struct SubCounters {
     pub(crate) first_at: std::sync::OnceLock<std::time::Instant>,
     pub(crate) slow: AtomicBool,
     _apart: [u64; 16],
-    /// Messages and bytes handed out by the subscription.
+    /// Messages and bytes handed out by the subscription (written only by `next_taken`, under
+    /// the subscription's cursor lock).
     pub(crate) taken_msgs: AtomicU64,
     pub(crate) taken_bytes: AtomicU64,
     /// Messages dropped past the pending limits. The reader writes it only when it drops, and
