@@ -344,7 +344,7 @@ mod tests {
     /// What serde makes of `payload` (the general path).
     fn through_serde(payload: &[u8]) -> Option<PubAck> {
         let r: AckReply = serde_json::from_slice(payload).ok()?;
-        (r.error.is_none() && !r.stream.is_empty()).then(|| PubAck {
+        (r.error.is_none() && !r.stream.is_empty()).then_some(PubAck {
             stream: r.stream,
             sequence: r.seq,
             duplicate: r.duplicate,
