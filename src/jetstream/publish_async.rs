@@ -1,8 +1,13 @@
 //! Pipelined publishing: a bounded window of outstanding acks and a [`PubAckFuture`] per
 //! publish. No thread of its own: acks are taken in on the connection's reader thread (an
-//! internal dispatch subscription), which frees their slots and wakes whoever waits, so the
-//! window empties with nobody waiting; when a transport ends, the connection's supervisor
-//! fails the acks still outstanding at once (a disconnect hook).
+//! internal dispatch subscription, a whole read at a time), which frees their slots and wakes
+//! whoever waits, so the window empties with nobody waiting; when a transport ends, the
+//! connection's supervisor fails the acks still outstanding at once (a disconnect hook).
+//!
+//! The publishes are queued lazily: they leave with the next write of anything, once 64 KiB
+//! are queued, as soon as a call waits for an ack ([`PubAckFuture::wait`],
+//! [`JetStream::wait_for_acks`], a full window), and otherwise within a millisecond. A run of
+//! them then costs a write per batch, not a wake-up of the writer thread per publish.
 //!
 //! No-responders answers (503) are retried as ADR-22 says: 250 ms later, three attempts in
 //! all. The reader thread never sends (a publish may wait for room in the write buffer): it
