@@ -138,18 +138,49 @@ fn split_args<'a>(line: &'a [u8], out: &mut [&'a [u8]; 5]) -> Option<usize> {
 }
 
 /// [`split_args`] for the shape servers write: one space after the op and between arguments,
-/// no tabs. `None` for anything else, which [`split_args`] then splits. Both look for the
-/// separators with `memchr` (a JetStream `MSG` line is about a hundred bytes): other control
-/// bytes are not separators for either, so they agree.
+/// no tabs. `None` for anything else, which [`split_args`] then splits. Other control bytes
+/// are no separators for either, so they agree.
 #[inline]
 fn split_spaces<'a>(args: &'a [u8], out: &mut [&'a [u8]; 5]) -> Option<usize> {
     let rest = args.strip_prefix(b" ")?;
-    if memchr::memchr(b'\t', rest).is_some() {
-        return None;
+    // A core `MSG` line is a few dozen bytes: a byte loop. A JetStream one (with its ack
+    // subject) is about a hundred: memchr finds the few separators faster.
+    if rest.len() < LONG_LINE {
+        split_with(rest, out, |r| {
+            if r.contains(&b'\t') {
+                return None;
+            }
+            Some(
+                r.iter()
+                    .enumerate()
+                    .filter(|&(_, &b)| b == b' ')
+                    .map(|(i, _)| i),
+            )
+        })
+    } else {
+        split_with(rest, out, |r| {
+            if memchr::memchr(b'\t', r).is_some() {
+                return None;
+            }
+            Some(memchr::memchr_iter(b' ', r))
+        })
     }
+}
+
+/// Arguments at which [`split_spaces`] looks for separators with memchr.
+const LONG_LINE: usize = 64;
+
+/// Splits `rest` at the spaces `spaces` finds (`None` from it: decline); declines empty
+/// tokens and more than `out` holds.
+#[inline]
+fn split_with<'a, I: Iterator<Item = usize>>(
+    rest: &'a [u8],
+    out: &mut [&'a [u8]; 5],
+    spaces: impl FnOnce(&'a [u8]) -> Option<I>,
+) -> Option<usize> {
     let mut n = 0;
     let mut start = 0;
-    for i in memchr::memchr_iter(b' ', rest) {
+    for i in spaces(rest)? {
         if i == start || n + 1 >= out.len() {
             return None;
         }
@@ -419,6 +450,41 @@ mod tests {
             }
         }
         assert!(fast_taken > 100, "the fast path takes the common shapes");
+        // Long lines (memchr's side of the fast path): pseudo-random ones over the same
+        // alphabet, mostly tokens, around the length where the two sides meet.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut long_taken = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = LONG_LINE - 8 + (x % 80) as usize;
+            let mut line = vec![b' '];
+            let mut y = x;
+            while line.len() < len {
+                y = y
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let c = match (y >> 33) % 200 {
+                    0..=4 => b' ',
+                    5 => b'\t',
+                    6 => 0x01,
+                    _ => b'a',
+                };
+                line.push(c);
+            }
+            let (mut fast, mut general) = ([&[][..]; 5], [&[][..]; 5]);
+            let g = split_args(&line, &mut general);
+            if let Some(n) = split_spaces(&line, &mut fast) {
+                long_taken += 1;
+                assert_eq!(Some(n), g, "{line:?}");
+                assert_eq!(fast[..n], general[..n], "{line:?}");
+            }
+        }
+        assert!(
+            long_taken > 1000,
+            "long lines take the fast path too ({long_taken})"
+        );
     }
     use crate::proto::testing::{feed, OwnedOp};
 
