@@ -84,9 +84,10 @@ impl Subscription {
         self.sid
     }
 
-    /// The next message of the batches already taken from the queue, if any.
+    /// The next message of the batches already taken from the queue, if any: no channel, no
+    /// clock (JetStream's consumers look here before working out how long they may wait).
     #[inline]
-    fn next_taken(&self) -> Option<Message> {
+    pub(crate) fn next_taken(&self) -> Option<Message> {
         let mut cursor = self.taken.lock();
         loop {
             let Cursor { batches, next } = &mut *cursor;
@@ -118,13 +119,6 @@ impl Subscription {
                 }
             }
         }
-    }
-
-    /// A message already taken from the queue, if any: no channel, no clock (the consumers of
-    /// JetStream look here before working out how long they may wait).
-    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
-    pub(crate) fn next_queued(&self) -> Option<Message> {
-        self.next_taken()
     }
 
     fn ended(&self) -> Error {

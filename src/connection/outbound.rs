@@ -237,8 +237,9 @@ impl Outbound {
         }
     }
 
-    /// Has the writer send lazy bytes now, if any wait (a reader about to wait for messages
-    /// sends the acks it made first).
+    /// Has the writer send lazy bytes now, if any wait: for a caller about to wait for what
+    /// they bring (a subscription about to wait for messages sends the acks it made first, a
+    /// pipelined publisher about to wait for acks its publishes).
     pub(crate) fn send_lazy(&self) {
         if self.lazy.load(Ordering::Relaxed) {
             self.wake_writer();

@@ -159,13 +159,6 @@ impl Shared {
         self.publish_inner(subject, reply, headers, payload, Send::Lazy, None)
     }
 
-    /// Has the writer send what lazy publishes queued, now: for a caller about to wait for
-    /// what they will bring (acks).
-    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
-    pub(crate) fn send_lazy(&self) {
-        self.outbound.send_lazy();
-    }
-
     /// Like [`publish`](Shared::publish), for a request or a reply, where latency matters:
     /// when the writer thread is parked, the calling thread writes to the socket itself
     /// instead of waking it (one thread hop less). That write never waits for a peer that

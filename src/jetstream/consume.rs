@@ -414,7 +414,7 @@ impl Messages {
                 self.maybe_pull().map_err(Interruption::Reset)?;
             }
             // A message already at hand is taken without reading the clock.
-            if let Some(m) = self.sub.next_queued() {
+            if let Some(m) = self.sub.next_taken() {
                 self.seen = true;
                 if m.status().is_none() {
                     return Ok(self.take(m));

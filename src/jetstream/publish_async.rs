@@ -210,7 +210,8 @@ struct AsyncState {
     retries: VecDeque<(Instant, u64)>,
     /// The server refused the reply subscription: no ack can come.
     broken: Option<Error>,
-    /// Futures waiting for their own ack: while there are any, every ack wakes the waiters.
+    /// Futures waiting for their own ack: while there are any, every read that brings acks
+    /// wakes the waiters.
     futures_waiting: usize,
     /// Publishers waiting for a slot in the full window.
     slots_waiting: usize,
@@ -526,7 +527,7 @@ impl AsyncPublisher {
     /// `true` if `done` holds.
     fn wait(&self, deadline: Instant, mut done: impl FnMut(&AsyncState) -> bool) -> bool {
         // The publishes whose acks are waited for may still be queued lazily.
-        self.nc.handle.shared.send_lazy();
+        self.nc.handle.shared.outbound.send_lazy();
         let w = &self.window;
         let mut st = w.state.lock();
         loop {
