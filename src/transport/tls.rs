@@ -102,32 +102,22 @@ fn builder(
 /// the extra roots, with the client certificate if one is set. Files are read here, once per
 /// `connect`, so a bad one is a `connect` error even when the URLs are plain.
 pub(crate) fn with_pem(opts: &Options) -> Result<Arc<ClientConfig>> {
+    let read = |what: &str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| {
+            Error::new(ErrorKind::Tls, format!("reading {what} {}", p.display())).with_source(e)
+        })
+    };
     let mut pems = opts.root_cert_pems.clone();
     for path in &opts.root_cert_paths {
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Tls,
-                format!("reading root certificate {}", path.display()),
-            )
-            .with_source(e)
-        })?;
-        pems.push(pem);
+        pems.push(read("root certificate", path)?);
     }
     let client = match &opts.client_cert {
         None => None,
         Some(ClientCert::Pem { cert, key }) => Some((cert.clone(), key.clone())),
-        Some(ClientCert::Files { cert, key }) => {
-            let read = |what: &str, p: &std::path::Path| {
-                std::fs::read(p).map_err(|e| {
-                    Error::new(ErrorKind::Tls, format!("reading {what} {}", p.display()))
-                        .with_source(e)
-                })
-            };
-            Some((
-                read("client certificate", cert)?,
-                Zeroizing::new(read("client key", key)?),
-            ))
-        }
+        Some(ClientCert::Files { cert, key }) => Some((
+            read("client certificate", cert)?,
+            Zeroizing::new(read("client key", key)?),
+        )),
     };
     build_config_with_pem(&pems, opts.tls_builtin_roots, client)
 }
